@@ -1,0 +1,165 @@
+"""Shared pieces of the lens profiles: the radius floor, the profile base class, sums.
+
+Every profile is a thin frozen dataclass around plain array-in, array-out functions.
+Constructor parameters are scalars or numpy arrays that broadcast against the ray
+coordinates ``x``, ``y`` (e.g. parameters of shape ``(K, 1)`` and rays of shape ``(P,)``
+give deflections of shape ``(K, P)``). Numerics are branch-free: singular points are
+guarded by clamping with the named constants below, never by masked assignment.
+
+Unit: every angle (coordinates, centres, Einstein radii, scale radii, deflections) in arcsec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+#: Smallest radius used in any ``1/r`` of a profile. Unit: arcsec.
+#: Below it a singular profile is evaluated as if ``r = R_MIN_ARCSEC`` in the ``1/r``
+#: factor while keeping the true offset vector, so the deflection goes linearly to
+#: exactly 0 at the exact centre and every value stays finite.
+R_MIN_ARCSEC = 1e-12
+
+#: Elements (rays x profiles) evaluated at once by :func:`population_deflection`.
+#: One float64 block of this size is 8 MiB; a TNFW evaluation holds about a dozen.
+MAX_BLOCK_ELEMENTS = 2**20
+
+FloatArray = NDArray[np.float64]
+
+
+def clamp_radius(r: ArrayLike) -> FloatArray:
+    """Return ``max(r, R_MIN_ARCSEC)``.
+
+    Unit: arcsec (in and out).
+    """
+    return np.maximum(r, R_MIN_ARCSEC)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LensProfile:
+    """Base of all lens profiles.
+
+    Subclasses declare their parameters as dataclass fields with lenstronomy's names; the
+    values are converted to float64 numpy arrays on construction. Subclasses implement
+    ``deflection(x, y) -> (alpha_x, alpha_y)`` and ``convergence(x, y)``; both take ray
+    coordinates in arcsec (any broadcastable shapes) and return float64 arrays of the
+    broadcast shape of the rays and the parameters.
+
+    Class attributes:
+        lenstronomy_name: the name of the same profile in ``lenstronomy.LensModel``.
+        lower_limit, upper_limit: the parameter ranges the profile is meant for (the
+            same spirit as lenstronomy's ``lower_limit_default``); not enforced.
+    """
+
+    lenstronomy_name: ClassVar[str] = ""
+    lower_limit: ClassVar[dict[str, float]] = {}
+    upper_limit: ClassVar[dict[str, float]] = {}
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = np.asarray(getattr(self, field.name), dtype=np.float64)
+            object.__setattr__(self, field.name, value)
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        """The constructor parameter names (lenstronomy's keyword names)."""
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    def kwargs(self) -> dict[str, FloatArray]:
+        """The parameters as a dict, e.g. for ``lenstronomy.LensModel`` (scalar params)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Deflection angle (alpha_x, alpha_y) at ray positions (x, y). Unit: arcsec."""
+        raise NotImplementedError
+
+    def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Convergence kappa at ray positions (x, y) in arcsec. Unit: dimensionless."""
+        raise NotImplementedError
+
+
+def total_deflection(
+    profiles: Iterable[LensProfile], x: ArrayLike, y: ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """Sum of the deflections of ``profiles`` at (x, y).
+
+    Args:
+        profiles: lens profiles; each one's parameters must broadcast against x, y to
+            the shape of x (use :func:`population_deflection` for a population axis).
+        x, y: ray coordinates. Unit: arcsec.
+
+    Returns:
+        (alpha_x, alpha_y) with the broadcast shape of x and y. Unit: arcsec.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    alpha_x = np.zeros(np.broadcast_shapes(x.shape, y.shape))
+    alpha_y = np.zeros_like(alpha_x)
+    for profile in profiles:
+        ax, ay = profile.deflection(x, y)
+        alpha_x = alpha_x + ax
+        alpha_y = alpha_y + ay
+    return alpha_x, alpha_y
+
+
+def total_convergence(profiles: Iterable[LensProfile], x: ArrayLike, y: ArrayLike) -> FloatArray:
+    """Sum of the convergences of ``profiles`` at (x, y) in arcsec. Unit: dimensionless."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    kappa = np.zeros(np.broadcast_shapes(x.shape, y.shape))
+    for profile in profiles:
+        kappa = kappa + profile.convergence(x, y)
+    return kappa
+
+
+def population_deflection(
+    profile_cls: type[LensProfile],
+    params: dict[str, ArrayLike],
+    x: ArrayLike,
+    y: ArrayLike,
+    chunk: int | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Summed deflection of a population of K profiles of one class, in bounded memory.
+
+    The population is evaluated in blocks of ``chunk`` members as one broadcast array
+    operation of shape (chunk, P), then summed over the population axis.
+
+    Args:
+        profile_cls: e.g. ``TNFW`` or ``PointMass``.
+        params: constructor keywords of ``profile_cls``; each a scalar (shared by all
+            members) or an array of shape (K,). Units as in the profile (arcsec for angles).
+        x, y: ray coordinates of any (common, broadcastable) shape. Unit: arcsec.
+        chunk: population members per block; default ``MAX_BLOCK_ELEMENTS // P``
+            (at least 1).
+
+    Returns:
+        (alpha_x, alpha_y) with the broadcast shape of x and y. Unit: arcsec.
+    """
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    shape = x.shape
+    xf = x.reshape(1, -1)
+    yf = y.reshape(1, -1)
+    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
+    sizes = {value.shape[0] for value in arrays.values() if value.ndim > 0}
+    if len(sizes) > 1:
+        raise ValueError(f"population parameters have different lengths: {sorted(sizes)}")
+    n_members = sizes.pop() if sizes else 1
+    if chunk is None:
+        chunk = max(1, MAX_BLOCK_ELEMENTS // max(1, xf.shape[1]))
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    alpha_x = np.zeros(xf.shape[1])
+    alpha_y = np.zeros(xf.shape[1])
+    for start in range(0, n_members, chunk):
+        block = {
+            name: value[start : start + chunk, None] if value.ndim > 0 else value
+            for name, value in arrays.items()
+        }
+        ax, ay = profile_cls(**block).deflection(xf, yf)
+        alpha_x += ax.sum(axis=0)
+        alpha_y += ay.sum(axis=0)
+    return alpha_x.reshape(shape), alpha_y.reshape(shape)

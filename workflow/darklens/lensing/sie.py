@@ -1,0 +1,153 @@
+"""Singular isothermal ellipsoid (lenstronomy ``SIE``, i.e. its NIE with core -> 0).
+
+Parameters (lenstronomy's): theta_E (the product-averaged Einstein radius), e1, e2, centre.
+Axis ratio and orientation as PHYSICS.md: ``|e| = sqrt(e1^2 + e2^2)`` (clamped to
+``E_MAX`` like lenstronomy), ``q = (1 - |e|) / (1 + |e|)``, ``phi = atan2(e2, e1) / 2``
+(major axis, from +x toward +y). In the frame rotated by phi,
+
+    kappa = (theta_E / 2) / sqrt(q x'^2 + y'^2 / q) = b / (2 psi),
+    b = theta_E sqrt(q),  psi = sqrt(q^2 x'^2 + y'^2),
+    alpha_x' = (b / u) arctan(u x' / psi),  alpha_y' = (b / u) artanh(u y' / psi),
+    u = sqrt(1 - q^2) = 2 sqrt(|e|) / (1 + |e|),
+
+the closed form of Kormann et al. 1994 / Keeton & Kochanek 1998 in lenstronomy's
+normalisation; the potential is psi_lens = x' alpha_x' + y' alpha_y'.
+u is computed from |e| (no cancellation in 1 - q^2) and floored at ``U_MIN`` so that
+q = 1 gives the SIS exactly (arctan(u t) / u = t to double precision there).
+At the exact centre the deflection is 0; psi is floored at R_MIN_ARCSEC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .base import FloatArray, LensProfile, clamp_radius
+
+#: Largest ellipticity modulus |e| used (lenstronomy's ``ellipticity2phi_q`` clamp).
+#: Unit: dimensionless.
+E_MAX = 0.9999
+
+#: Floor on u = sqrt(1 - q^2). Below it arctan(u t)/u and artanh(u t)/u equal t to
+#: double precision (|t| <= 1/q). Unit: dimensionless.
+U_MIN = 1e-8
+
+
+def ellipticity_to_phi_q(e1: ArrayLike, e2: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Orientation phi (radian, major axis from +x toward +y) and axis ratio q (minor/major).
+
+    Same convention as lenstronomy's ``param_util.ellipticity2phi_q``. Units: radian,
+    dimensionless.
+    """
+    ecc = np.minimum(np.hypot(e1, e2), E_MAX)
+    return np.arctan2(e2, e1) / 2.0, (1.0 - ecc) / (1.0 + ecc)
+
+
+def _major_axis_frame(x, y, e1, e2, center_x, center_y):
+    """Rotated offsets (x', y') in arcsec, cos/sin of phi, q, u, b/theta_E factor."""
+    ecc = np.minimum(np.hypot(e1, e2), E_MAX)
+    q = (1.0 - ecc) / (1.0 + ecc)
+    u = np.maximum(2.0 * np.sqrt(ecc) / (1.0 + ecc), U_MIN)
+    phi = np.arctan2(e2, e1) / 2.0
+    cos, sin = np.cos(phi), np.sin(phi)
+    dx = np.subtract(x, center_x, dtype=np.float64)
+    dy = np.subtract(y, center_y, dtype=np.float64)
+    xr = cos * dx + sin * dy
+    yr = cos * dy - sin * dx
+    return xr, yr, cos, sin, q, u
+
+
+def sie_deflection(
+    x: ArrayLike,
+    y: ArrayLike,
+    theta_E: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+) -> tuple[FloatArray, FloatArray]:
+    """SIE deflection. Units: x, y, theta_E, centre and output in arcsec; e1, e2 dimensionless."""
+    xr, yr, cos, sin, q, u = _major_axis_frame(x, y, e1, e2, center_x, center_y)
+    psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
+    scale = theta_E * np.sqrt(q) / u
+    ax = scale * np.arctan(u * xr / psi)
+    ay = scale * np.arctanh(u * yr / psi)
+    return cos * ax - sin * ay, sin * ax + cos * ay
+
+
+def sie_convergence(
+    x: ArrayLike,
+    y: ArrayLike,
+    theta_E: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+) -> FloatArray:
+    """SIE convergence (analytic); x, y, theta_E, centre in arcsec. Unit: dimensionless."""
+    xr, yr, _, _, q, _ = _major_axis_frame(x, y, e1, e2, center_x, center_y)
+    psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
+    return 0.5 * theta_E * np.sqrt(q) / psi
+
+
+def sie_potential(
+    x: ArrayLike,
+    y: ArrayLike,
+    theta_E: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+) -> FloatArray:
+    """SIE lensing potential (dx alpha_x + dy alpha_y). Unit: arcsec^2."""
+    ax, ay = sie_deflection(x, y, theta_E, e1, e2, center_x, center_y)
+    return np.subtract(x, center_x) * ax + np.subtract(y, center_y) * ay
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SIE(LensProfile):
+    """Singular isothermal ellipsoid.
+
+    Attributes:
+        theta_E: Einstein radius (lenstronomy's product average of the axes). Unit: arcsec.
+        e1, e2: ellipticity components; q and phi as in the module docstring.
+            Unit: dimensionless.
+        center_x, center_y: centre. Unit: arcsec.
+    """
+
+    theta_E: ArrayLike
+    e1: ArrayLike = 0.0
+    e2: ArrayLike = 0.0
+    center_x: ArrayLike = 0.0
+    center_y: ArrayLike = 0.0
+
+    lenstronomy_name: ClassVar[str] = "SIE"
+    lower_limit: ClassVar[dict[str, float]] = {
+        "theta_E": 0.0,
+        "e1": -0.5,
+        "e2": -0.5,
+        "center_x": -100.0,
+        "center_y": -100.0,
+    }
+    upper_limit: ClassVar[dict[str, float]] = {
+        "theta_E": 100.0,
+        "e1": 0.5,
+        "e2": 0.5,
+        "center_x": 100.0,
+        "center_y": 100.0,
+    }
+
+    def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Deflection (alpha_x, alpha_y) at (x, y); 0 at the exact centre. Unit: arcsec."""
+        return sie_deflection(x, y, self.theta_E, self.e1, self.e2, self.center_x, self.center_y)
+
+    def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Convergence at (x, y) in arcsec; finite at the centre. Unit: dimensionless."""
+        return sie_convergence(x, y, self.theta_E, self.e1, self.e2, self.center_x, self.center_y)
+
+    def potential(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Lensing potential at (x, y) in arcsec. Unit: arcsec^2."""
+        return sie_potential(x, y, self.theta_E, self.e1, self.e2, self.center_x, self.center_y)
