@@ -1,0 +1,215 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from darklens import CLASS_NAMES
+from darklens.features import build_channels
+from darklens.predict import load_checkpoint, predict_images
+from darklens.training import HISTORY_COLUMNS, TrainConfig, prediction_columns, train
+
+SIZE = 16
+SIGMA_PX = 1.5
+
+
+def toy_images(n_per_class=40, seed=0):
+    """16x16 noise; class 1 adds a horizontal bar, class 2 a vertical bar (random position)."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label in range(3):
+        for _ in range(n_per_class):
+            img = rng.normal(0.0, 0.5, (SIZE, SIZE))
+            pos = rng.integers(4, SIZE - 4)
+            if label == 1:
+                img[pos, 2:-2] += 2.0
+            if label == 2:
+                img[2:-2, pos] += 2.0
+            images.append(img)
+            labels.append(label)
+    order = rng.permutation(len(labels))
+    return np.asarray(images, dtype=np.float32)[order], np.asarray(labels)[order]
+
+
+def toy_split(n):
+    idx = np.arange(n)
+    return {
+        "train": idx[: n * 6 // 10],
+        "val": idx[n * 6 // 10 : n * 8 // 10],
+        "test": idx[n * 8 // 10 :],
+    }
+
+
+def config(**overrides):
+    base = dict(
+        architecture="plain_cnn",
+        channels=["image", "residual"],
+        augment_flips=True,
+        epochs=4,
+        batch_size=8,
+        learning_rate=3e-3,
+        seed=1,
+        device="cpu",
+        threads=1,
+        smoothing_sigma_px=SIGMA_PX,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        return reader.fieldnames, list(reader)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    images, labels = toy_images()
+    x = build_channels(images, ["image", "residual"], SIGMA_PX)
+    return images, x, labels, toy_split(len(labels))
+
+
+@pytest.fixture(scope="module")
+def run(toy, tmp_path_factory):
+    _, x, y, split = toy
+    out = tmp_path_factory.mktemp("run")
+    lines = []
+    metrics = train(x, y, split, config(), out, log=lines.append)
+    return out, metrics, lines
+
+
+def test_writes_all_outputs(run, toy):
+    out, metrics, lines = run
+    _, x, y, split = toy
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "history.csv",
+        "metrics.json",
+        "predictions.csv",
+    ]
+    columns, history = read_csv(out / "history.csv")
+    assert columns == list(HISTORY_COLUMNS)
+    assert [int(r["epoch"]) for r in history] == [1, 2, 3, 4]
+    assert sum(line.startswith("epoch") for line in lines) == 4
+
+    columns, preds = read_csv(out / "predictions.csv")
+    assert columns == prediction_columns(CLASS_NAMES)
+    assert columns[:3] == ["index", "label", "label_name"]
+    assert [int(r["index"]) for r in preds] == split["test"].tolist()
+    assert [int(r["label"]) for r in preds] == y[split["test"]].tolist()
+    probs = np.array([[float(r[f"prob_{c}"]) for c in CLASS_NAMES] for r in preds])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert [int(r["pred"]) for r in preds] == probs.argmax(axis=1).tolist()
+    assert all(r["pred_name"] == CLASS_NAMES[int(r["pred"])] for r in preds)
+
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    assert on_disk["n_test"] == len(split["test"]) == on_disk["n"]
+    assert on_disk["n_train"] == len(split["train"]) and on_disk["n_parameters"] > 0
+    assert 1 <= on_disk["best_epoch"] <= 4
+
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["architecture"] == "plain_cnn" and ckpt["in_channels"] == 2
+    assert ckpt["image_size"] == SIZE and ckpt["smoothing_sigma_px"] == SIGMA_PX
+    assert ckpt["channels"] == ["image", "residual"] and ckpt["class_names"] == list(CLASS_NAMES)
+    assert ckpt["epoch"] == on_disk["best_epoch"]
+    assert ckpt["config"]["seed"] == 1
+    assert {"optimizer_state", "rng_state", "best_val_acc", "darklens_version"} <= set(ckpt)
+    best_row = max(history, key=lambda r: (float(r["val_acc"]), -float(r["val_loss"])))
+    assert int(best_row["epoch"]) == ckpt["epoch"]
+
+
+def test_learns_easy_task(run):
+    _, metrics, _ = run
+    assert metrics["accuracy"] > 0.6  # chance is 1/3
+    assert metrics["auc_macro_ovr"] > 0.8
+
+
+def test_same_seed_same_results(toy, run, tmp_path):
+    _, x, y, split = toy
+    out, _, _ = run
+    train(x, y, split, config(), tmp_path, log=lambda _: None)
+    assert (tmp_path / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
+    first, second = read_csv(out / "history.csv")[1], read_csv(tmp_path / "history.csv")[1]
+    for a, b in zip(first, second, strict=True):
+        assert [a[c] for c in HISTORY_COLUMNS[:-1]] == [b[c] for c in HISTORY_COLUMNS[:-1]]
+
+
+def test_normalisation_uses_train_split_only(toy, tmp_path):
+    _, x, y, split = toy
+    x = x.copy()
+    x[split["test"]] += 1000.0
+    x[split["val"]] *= 50.0
+    train(x, y, split, config(epochs=1), tmp_path, log=lambda _: None)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    train_x = x[split["train"]].astype(np.float64)
+    np.testing.assert_allclose(ckpt["norm_mean"], train_x.mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(ckpt["norm_std"], train_x.std(axis=(0, 2, 3)), rtol=1e-6)
+    assert max(abs(m) for m in ckpt["norm_mean"]) < 1.0
+
+
+def test_eval_is_deterministic_with_flips_and_dropout(toy, tmp_path):
+    """physics_cnn has dropout and BatchNorm, training uses flips; prediction must use none."""
+    images, x, y, split = toy
+    train(x, y, split, config(architecture="physics_cnn"), tmp_path, log=lambda _: None)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    test_images = images[split["test"]]
+    first = predict_images(ckpt, test_images, device="cpu")
+    second = predict_images(ckpt, test_images, device="cpu", batch_size=7)
+    np.testing.assert_allclose(first, second, atol=1e-6)
+    _, preds = read_csv(tmp_path / "predictions.csv")
+    saved = np.array([[float(r[f"prob_{c}"]) for c in CLASS_NAMES] for r in preds])
+    np.testing.assert_allclose(first, saved, atol=1e-5)
+    # a flipped copy is a different input: outputs differ, so flips would have been visible
+    flipped = predict_images(ckpt, test_images[:, :, ::-1], device="cpu")
+    assert not np.allclose(flipped, first, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda x, y, s: (x, y, {**s, "test": s["val"]}), "overlaps"),
+        (lambda x, y, s: (x, y, {**s, "val": s["val"][:0]}), "non-empty"),
+        (lambda x, y, s: (x, y, {"train": s["train"], "test": s["test"]}), "keys"),
+        (lambda x, y, s: (x, y, {**s, "test": s["test"] + 1000}), "outside"),
+        (
+            lambda x, y, s: (np.where(np.arange(x.size).reshape(x.shape) == 5, np.nan, x), y, s),
+            "NaN",
+        ),
+        (lambda x, y, s: (x[:, 0], y, s), "N, C, H, W"),
+        (lambda x, y, s: (x[:, :1], y, s), "channel"),
+        (lambda x, y, s: (x, np.where(np.arange(y.size) == 0, 3, y), s), "labels"),
+    ],
+)
+def test_bad_input_raises(toy, tmp_path, mutate, match):
+    _, x, y, split = toy
+    x, y, split = mutate(x, y, split)
+    with pytest.raises(ValueError, match=match):
+        train(x, y, split, config(epochs=1), tmp_path, log=lambda _: None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_device_raises(toy, tmp_path):
+    _, x, y, split = toy
+    with pytest.raises(ValueError, match="device"):
+        train(x, y, split, config(device="tpu"), tmp_path, log=lambda _: None)
+
+
+def test_checkpoint_loads_with_weights_only(run):
+    out, _, _ = run
+    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["rng_state"]["numpy_flips"]["bit_generator"] == "PCG64"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"channels": ["image", "gradient"]}, "unknown channel"),
+        ({"smoothing_sigma_px": None}, "smoothing_sigma_px"),
+        ({"architecture": "vit"}, "unknown architecture"),
+    ],
+)
+def test_bad_config_raises(toy, tmp_path, overrides, match):
+    _, x, y, split = toy
+    with pytest.raises(ValueError, match=match):
+        train(x, y, split, config(epochs=1, **overrides), tmp_path, log=lambda _: None)
