@@ -1,0 +1,22 @@
+# darklens: simulate strong-lensing images of three dark-matter classes, build residual features,
+# train baseline and physics-informed CNNs, and evaluate them. Rules live in workflow/rules/.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

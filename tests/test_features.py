@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from darklens.features import build_channels, residual
+
+
+def test_residual_of_flat_image_is_zero_and_keeps_point_sources():
+    flat = np.full((2, 16, 16), 3.0)
+    np.testing.assert_allclose(residual(flat, 2.0), 0.0, atol=1e-6)
+    spike = np.zeros((16, 16))
+    spike[8, 8] = 1.0
+    res = residual(spike, 2.0)
+    assert res[8, 8] > 0.9  # a point survives smoothing subtraction almost unchanged
+    assert abs(res.sum()) < 1e-6  # the smoothing conserves flux, so the residual sums to zero
+
+
+def test_build_channels_orders_planes():
+    images = np.random.default_rng(0).normal(size=(4, 8, 8))
+    x = build_channels(images, ["residual", "image"], 1.0)
+    assert x.shape == (4, 2, 8, 8) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:, 1], images.astype(np.float32))
+    np.testing.assert_allclose(x[:, 0], residual(images.astype(np.float32), 1.0))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="smoothing_sigma_px must be > 0"):
+        residual(np.zeros((4, 4)), 0.0)
+    with pytest.raises(ValueError, match="unknown channel"):
+        build_channels(np.zeros((1, 4, 4)), ["colour"], 1.0)

@@ -1,0 +1,238 @@
+"""The `darklens` command line: one subcommand per workflow step, each a thin adapter over one
+package function. Expected failures (bad config, bad data) print one line and exit with 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from darklens import CLASS_NAMES, __version__
+
+log = logging.getLogger("darklens")
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON argument ({exc}): {text[:80]}") from None
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def cmd_validate_config(args) -> None:
+    from darklens.config import load_config
+
+    load_config(args.config)
+    print(f"{args.config}: valid")
+
+
+def cmd_simulate(args) -> None:
+    from darklens.data import write_image_file
+    from darklens.simulate import simulate_shard
+
+    common = _json(args.common)
+    class_settings = _json(args.class_settings)
+    kernel = np.load(args.psf_kernel) if args.psf_kernel else None
+    data = simulate_shard(common, args.class_name, class_settings, args.shard, args.seed, kernel)
+    attrs = {
+        "class_name": args.class_name,
+        "seed": args.seed,
+        "shard": args.shard,
+        "config": {"simulation": common, "class_settings": class_settings},
+    }
+    from darklens.instrument import SNR_DEFINITION
+    from darklens.simulate import UNITS
+
+    attrs["units"] = UNITS
+    attrs["snr_definition"] = SNR_DEFINITION
+    attrs["seed_derivation"] = "numpy SeedSequence(seed, spawn_key=(class index, image index))"
+    write_image_file(args.output, data, attrs)
+    chi = data["params"]["substructure_chi"]
+    log.info(
+        "%s shard %d: %d images, median snr %.1f, substructure chi median %.2f, >1 in %.0f%%",
+        args.class_name,
+        args.shard,
+        len(data["images"]),
+        float(np.median(data["params"]["snr"])),
+        float(np.median(chi)),
+        100.0 * float(np.mean(chi > 1.0)),
+    )
+
+
+def cmd_merge(args) -> None:
+    from darklens.data import merge_shards
+
+    n = merge_shards(args.shards, args.output, args.class_name)
+    log.info("%s: merged %d shards, %d images", args.class_name, len(args.shards), n)
+
+
+def cmd_features(args) -> None:
+    from darklens.data import read_images, write_features_file
+    from darklens.features import residual
+
+    images = read_images(args.input)
+    write_features_file(
+        args.output,
+        residual(images, args.smoothing_sigma_px),
+        {
+            "source_file": str(args.input),
+            "config": {"features": {"smoothing_sigma_px": args.smoothing_sigma_px}},
+            "units": {"residual": "counts/s per pixel"},
+            "definition": "residual = image - gaussian_filter(image, smoothing_sigma_px, reflect)",
+        },
+    )
+    log.info("%s: residuals of %d images", args.output, len(images))
+
+
+def cmd_split(args) -> None:
+    from darklens.dataset import stratified_split, write_split
+
+    counts = {name: args.images_per_class for name in args.classes}
+    split = stratified_split(counts, _json(args.fractions), args.seed)
+    write_split(args.output, split)
+    log.info("split: %s", {k: len(split[k]) for k in ("train", "val", "test")})
+
+
+def cmd_train(args) -> None:
+    from darklens.dataset import load_dataset, read_split
+    from darklens.training import TrainConfig, train
+
+    spec = _json(args.model_spec)
+    training = _json(args.training)
+    classes = [Path(p).stem for p in args.images]
+    image_paths = dict(zip(classes, args.images, strict=True))
+    residual_paths = dict(zip(classes, args.residuals, strict=True)) if args.residuals else None
+    x, y, counts = load_dataset(image_paths, residual_paths, spec["channels"])
+    split = read_split(args.split, counts)
+    cfg = TrainConfig(
+        architecture=spec["architecture"],
+        channels=list(spec["channels"]),
+        augment_flips=bool(spec.get("augment_flips", False)),
+        epochs=training["epochs"],
+        batch_size=training["batch_size"],
+        learning_rate=training["learning_rate"],
+        weight_decay=training["weight_decay"],
+        seed=args.seed,
+        device=training["device"],
+        threads=args.threads,
+        class_names=classes,
+        smoothing_sigma_px=args.smoothing_sigma_px if "residual" in spec["channels"] else None,
+    )
+    train(x, y, split, cfg, Path(args.out_dir), log=log.info)
+
+
+def cmd_evaluate(args) -> None:
+    from darklens.evaluation import collect_metrics
+
+    collect_metrics(args.metrics, args.output)
+
+
+def cmd_plot(args) -> None:
+    from darklens import plots
+
+    if args.kind == "confusion":
+        plots.confusion_matrix_figure(args.inputs, args.output, title=args.title)
+    elif args.kind == "curves":
+        plots.training_curves_figure(args.inputs, args.output)
+    elif args.kind == "samples":
+        plots.samples_figure(args.inputs, args.residuals, args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="darklens", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"darklens {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate-config", help="validate a config file against the schema")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("simulate", help="simulate one shard of one class")
+    p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--common", required=True, help="JSON of simulation settings minus classes")
+    p.add_argument("--class-settings", required=True, help="JSON of simulation.classes[class]")
+    p.add_argument("--psf-kernel", help=".npy PSF kernel sampled on the pixel grid")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("merge", help="merge the shards of one class")
+    p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
+    p.add_argument("--output", required=True)
+    p.add_argument("shards", nargs="+")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("features", help="residual channel of a class file")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--smoothing-sigma-px", type=float, required=True)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("split", help="seeded stratified train/val/test split")
+    p.add_argument("--classes", nargs="+", default=list(CLASS_NAMES))
+    p.add_argument("--images-per-class", type=int, required=True)
+    p.add_argument("--fractions", required=True, help='JSON, e.g. {"train":0.7,"val":0.15,"test":0.15}')
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("train", help="train one model with one seed")
+    p.add_argument("--model", required=True)
+    p.add_argument("--model-spec", required=True, help="JSON of training.models[model]")
+    p.add_argument("--training", required=True, help="JSON of the training hyperparameters")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
+    p.add_argument("--residuals", nargs="*", default=None, help="features files, same order")
+    p.add_argument("--smoothing-sigma-px", type=float, default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="collect metrics.json files into one CSV")
+    p.add_argument("--output", required=True)
+    p.add_argument("metrics", nargs="+")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("plot", help="figures")
+    p.add_argument("kind", choices=["confusion", "curves", "samples"])
+    p.add_argument("--output", required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--residuals", nargs="*", default=None)
+    p.add_argument("inputs", nargs="+")
+    p.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    if getattr(args, "threads", None):
+        _set_threads(args.threads)
+    try:
+        args.func(args)
+    except (ValueError, OSError, FloatingPointError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"darklens {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

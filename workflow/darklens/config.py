@@ -1,0 +1,110 @@
+"""Load and validate a darklens configuration against `workflow/schemas/config.schema.yaml`.
+
+Validation fills in the schema's defaults and raises `ConfigError` with one line that names the
+offending key, e.g. `config error at training.epochs: 0 is less than the minimum of 1`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, mistyped or out of range."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Return a validated copy of `config` with defaults filled in; raise `ConfigError`."""
+    schema = schema if schema is not None else load_schema()
+    config = copy.deepcopy(dict(config))
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(f"config error at {key_path(error.absolute_path)}: {error.message}")
+    check_consistency(config)
+    return config
+
+
+def _check_range(config: dict, path: tuple[str, ...]):
+    node = config
+    for key in path:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    if isinstance(node, list) and len(node) == 2 and node[0] > node[1]:
+        raise ConfigError(
+            f"config error at simulation.{key_path(path)}: low {node[0]} > high {node[1]}"
+        )
+
+
+def check_consistency(config: dict) -> None:
+    """Relations between keys that JSON schema cannot express."""
+    sim = config["simulation"]
+    for path in (
+        ("lens", "theta_E_arcsec"),
+        ("source", "amp"),
+        ("source", "R_sersic_arcsec"),
+        ("source", "n_sersic"),
+        ("lens_light", "amp"),
+        ("lens_light", "R_sersic_arcsec"),
+        ("lens_light", "n_sersic"),
+        ("classes", "axion", "axion_mass_ev"),
+    ):
+        _check_range(sim, path)
+    if sim["lens"]["z_source"] <= sim["lens"]["z_lens"]:
+        raise ConfigError(
+            "config error at simulation.lens.z_source: must be greater than z_lens "
+            f"({sim['lens']['z_source']} <= {sim['lens']['z_lens']})"
+        )
+    cdm = sim["classes"]["cdm"]
+    if cdm["mass_min_msun"] > cdm["mass_max_msun"]:
+        raise ConfigError(
+            "config error at simulation.classes.cdm.mass_min_msun: greater than mass_max_msun"
+        )
+    fractions = config["split"]["fractions"]
+    if abs(sum(fractions.values()) - 1.0) > 1e-9:
+        raise ConfigError(f"config error at split.fractions: they sum to {sum(fractions.values())}, not 1")
+    smallest = min(fractions.values()) * sim["images_per_class"]
+    if smallest < 1:
+        raise ConfigError(
+            "config error at simulation.images_per_class: too few images for every split to "
+            f"hold at least one image per class ({sim['images_per_class']})"
+        )
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    with open(path) as handle:
+        return validate_config(yaml.safe_load(handle) or {})
+
+
+def canonical_json(section) -> str:
+    """Deterministic JSON of a config section (for provenance attributes and rule params)."""
+    return json.dumps(section, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,170 @@
+"""HDF5 files of darklens: shards, merged classes and residual features.
+
+Layout of an image file (a shard or a merged class):
+  /images               float32 (N, H, W), chunked per image, gzip-compressed
+  /image_index          int64 (N,): index of each image within its class
+  /params/<name>        (N,) per-image parameters (units in the attribute `units`)
+  /subhalos/<name>      flat per-subhalo arrays; /subhalos/offset (N+1,) int64 delimits image k's
+                        subhalos as offset[k]:offset[k+1]
+  attrs: class_name, seed, darklens_version, config (JSON of the config section used),
+         units (JSON), snr_definition, n_images
+A features file holds /residual float32 (N, H, W) and the features config.
+Readers validate what they open and raise `DataError` with one line naming the file and problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from darklens import __version__
+from darklens.atomic import atomic_path
+
+
+class DataError(ValueError):
+    """An input file is missing, corrupt, mis-shaped or holds non-finite values."""
+
+
+def _image_dataset(handle: h5py.File, name: str, stack: np.ndarray) -> None:
+    n, height, width = stack.shape
+    handle.create_dataset(
+        name,
+        data=stack.astype(np.float32),
+        chunks=(min(max(n, 1), 16), height, width),
+        compression="gzip",
+        compression_opts=4,
+        shuffle=True,
+    )
+
+
+def write_image_file(path, data: dict, attrs: dict) -> None:
+    """Write images, per-image params and subhalos (as `simulate.simulate_shard` returns them)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+        _image_dataset(handle, "images", data["images"])
+        handle.create_dataset("image_index", data=data["image_index"])
+        params = handle.create_group("params")
+        for key, values in data["params"].items():
+            params.create_dataset(key, data=np.asarray(values))
+        subhalos = handle.create_group("subhalos")
+        for key, values in data["subhalos"].items():
+            subhalos.create_dataset(key, data=values)
+        subhalos.create_dataset("offset", data=data["subhalo_offsets"])
+        for key, value in attrs.items():
+            handle.attrs[key] = value if not isinstance(value, dict | list) else json.dumps(value)
+        handle.attrs["darklens_version"] = __version__
+        handle.attrs["n_images"] = len(data["images"])
+
+
+def _open(path) -> h5py.File:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def _checked_stack(path, handle: h5py.File, name: str) -> np.ndarray:
+    if name not in handle:
+        raise DataError(f"{path}: no '/{name}' dataset")
+    dataset = handle[name]
+    if dataset.ndim != 3 or dataset.shape[1] != dataset.shape[2] or dataset.shape[0] == 0:
+        raise DataError(f"{path}: '/{name}' has shape {dataset.shape}, expected (N, H, H) with N > 0")
+    try:
+        stack = dataset[()]
+    except OSError as exc:
+        raise DataError(f"{path}: '/{name}' cannot be read ({exc})") from None
+    bad = ~np.isfinite(stack).reshape(len(stack), -1).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{path}: {int(bad.sum())} image(s) in '/{name}' hold NaN or inf "
+            f"(first at index {int(np.flatnonzero(bad)[0])})"
+        )
+    return stack.astype(np.float32, copy=False)
+
+
+def read_image_file(path, expected_class: str | None = None) -> dict:
+    """Read and validate an image file; returns images, image_index, params, subhalos, attrs."""
+    with _open(path) as handle:
+        images = _checked_stack(path, handle, "images")
+        attrs = dict(handle.attrs)
+        if expected_class is not None and attrs.get("class_name") != expected_class:
+            raise DataError(
+                f"{path}: holds class {attrs.get('class_name')!r}, expected {expected_class!r}"
+            )
+        n = len(images)
+        params = {key: handle["params"][key][()] for key in handle.get("params", {})}
+        for key, values in params.items():
+            if len(values) != n:
+                raise DataError(f"{path}: params/{key} has {len(values)} rows for {n} images")
+        subhalos = {key: handle["subhalos"][key][()] for key in handle.get("subhalos", {})}
+        image_index = handle["image_index"][()] if "image_index" in handle else np.arange(n)
+    return {"images": images, "image_index": image_index, "params": params, "subhalos": subhalos,
+            "attrs": attrs}
+
+
+def read_images(path, expected_class: str | None = None) -> np.ndarray:
+    """Only the validated (N, H, W) float32 images of an image file."""
+    with _open(path) as handle:
+        if expected_class is not None and handle.attrs.get("class_name") != expected_class:
+            raise DataError(
+                f"{path}: holds class {handle.attrs.get('class_name')!r}, expected {expected_class!r}"
+            )
+        return _checked_stack(path, handle, "images")
+
+
+def merge_shards(shard_paths: list, out_path, class_name: str) -> int:
+    """Concatenate the shards of one class (in the given order) into one file; returns N."""
+    shards = [read_image_file(p, expected_class=class_name) for p in shard_paths]
+    shapes = {s["images"].shape[1:] for s in shards}
+    if len(shapes) != 1:
+        raise DataError(f"shards of {class_name} have different image shapes: {sorted(shapes)}")
+    keys = set(shards[0]["params"])
+    for path, shard in zip(shard_paths, shards, strict=True):
+        if set(shard["params"]) != keys:
+            raise DataError(f"{path}: parameters differ from those of {shard_paths[0]}")
+    image_index = np.concatenate([s["image_index"] for s in shards])
+    if np.any(np.diff(image_index) != 1) or image_index[0] != 0:
+        raise DataError(f"shards of {class_name} do not hold images 0..N-1 in order")
+    offsets, total = [np.zeros(1, dtype=np.int64)], 0
+    for shard in shards:
+        offsets.append(shard["subhalos"]["offset"][1:] + total)
+        total += int(shard["subhalos"]["offset"][-1])
+    merged = {
+        "images": np.concatenate([s["images"] for s in shards]),
+        "image_index": image_index,
+        "params": {k: np.concatenate([s["params"][k] for s in shards]) for k in keys},
+        "subhalos": {
+            k: np.concatenate([s["subhalos"][k] for s in shards])
+            for k in shards[0]["subhalos"]
+            if k != "offset"
+        },
+        "subhalo_offsets": np.concatenate(offsets),
+    }
+    attrs = {k: v for k, v in shards[0]["attrs"].items() if k not in ("shard", "n_images")}
+    attrs["shards"] = json.dumps([str(p) for p in shard_paths])
+    write_image_file(out_path, merged, attrs)
+    return len(merged["images"])
+
+
+def write_features_file(path, residual: np.ndarray, attrs: dict) -> None:
+    """Write the residual channel (N, H, W) float32 with provenance attributes."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+        _image_dataset(handle, "residual", residual)
+        for key, value in attrs.items():
+            handle.attrs[key] = value if not isinstance(value, dict | list) else json.dumps(value)
+        handle.attrs["darklens_version"] = __version__
+        handle.attrs["n_images"] = len(residual)
+
+
+def read_residual(path, n_expected: int | None = None) -> np.ndarray:
+    """Validated residual channel of a features file."""
+    with _open(path) as handle:
+        residual = _checked_stack(path, handle, "residual")
+    if n_expected is not None and len(residual) != n_expected:
+        raise DataError(f"{path}: {len(residual)} residual images for {n_expected} images")
+    return residual

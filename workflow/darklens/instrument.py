@@ -1,0 +1,106 @@
+"""The instrument: pixel grid, supersampled ray grid, PSF and noise.
+
+Pixel convention (PHYSICS.md): `img[i, j]` has centre `x_j = (j - (N-1)/2) * delta`,
+`y_i = (i - (N-1)/2) * delta` (arcsec), i.e. lenstronomy's `image[y, x]` layout.
+Image values are counts/s per pixel; noise is Poisson on `image * exposure_time_s` counts plus a
+Gaussian background of rms `background_rms` counts/s per pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # 2.3548
+PSF_TRUNCATION_SIGMA = 5.0  # Gaussian PSF kernel half-width, in units of sigma (lenstronomy's default)
+
+SNR_DEFINITION = (
+    "snr = sqrt(sum_pixels(model^2 / var)) with model the noiseless image [counts/s] and "
+    "var = model / exposure_time_s + background_rms^2 [(counts/s)^2]: the matched-filter "
+    "signal-to-noise ratio of the whole image; peak_snr = max(model / sqrt(var))."
+)
+
+
+def gaussian_psf_kernel(fwhm_arcsec: float, pixel_scale_arcsec: float) -> np.ndarray:
+    """Normalised Gaussian PSF sampled at pixel centres, odd size, truncated at 5 sigma."""
+    sigma_px = fwhm_arcsec / FWHM_PER_SIGMA / pixel_scale_arcsec
+    half = max(1, int(np.ceil(PSF_TRUNCATION_SIGMA * sigma_px)))
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    profile = np.exp(-0.5 * (offsets / sigma_px) ** 2)
+    kernel = np.outer(profile, profile)
+    return kernel / kernel.sum()
+
+
+def pixel_coordinates(n_pix: int, pixel_scale_arcsec: float) -> np.ndarray:
+    """1D pixel-centre coordinates `(j - (n-1)/2) * delta`, unit: arcsec, float64."""
+    return (np.arange(n_pix, dtype=np.float64) - 0.5 * (n_pix - 1)) * pixel_scale_arcsec
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A square detector with a PSF and a noise model.
+
+    n_pix: pixels per side. pixel_scale_arcsec: pixel size, unit: arcsec.
+    supersampling: rays per pixel per axis (integer >= 1).
+    psf_kernel: normalised PSF sampled on the pixel grid (odd square array), or None for no PSF.
+    exposure_time_s: exposure time, unit: s. background_rms: Gaussian background, unit: counts/s/pixel.
+    """
+
+    n_pix: int
+    pixel_scale_arcsec: float
+    supersampling: int
+    exposure_time_s: float
+    background_rms: float
+    psf_kernel: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def pixel_area_arcsec2(self) -> float:
+        return self.pixel_scale_arcsec**2
+
+    def ray_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Supersampled ray positions (x, y), each (N*s, N*s) float64, unit: arcsec.
+
+        The s x s sub-pixels of pixel (i, j) are rows i*s..i*s+s-1 and columns j*s..j*s+s-1.
+        """
+        sub = pixel_coordinates(self.n_pix * self.supersampling, self.pixel_scale_arcsec / self.supersampling)
+        return np.meshgrid(sub, sub, indexing="xy")
+
+    def pixel_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel-centre positions (x, y), each (N, N) float64, unit: arcsec."""
+        centres = pixel_coordinates(self.n_pix, self.pixel_scale_arcsec)
+        return np.meshgrid(centres, centres, indexing="xy")
+
+    def bin(self, surface_brightness: np.ndarray) -> np.ndarray:
+        """Average s x s sub-pixel blocks of a surface brightness [counts/s/arcsec^2] and
+        return counts/s per pixel, shape (..., N, N)."""
+        s, n = self.supersampling, self.n_pix
+        blocks = surface_brightness.reshape(*surface_brightness.shape[:-2], n, s, n, s)
+        return blocks.mean(axis=(-3, -1)) * self.pixel_area_arcsec2
+
+    def convolve(self, image: np.ndarray) -> np.ndarray:
+        """Convolve (..., N, N) images with the PSF (zero padding outside the field)."""
+        if self.psf_kernel is None:
+            return image
+        kernel = self.psf_kernel.reshape((1,) * (image.ndim - 2) + self.psf_kernel.shape)
+        return fftconvolve(image, kernel, mode="same", axes=(-2, -1))
+
+    def variance(self, model: np.ndarray) -> np.ndarray:
+        """Per-pixel noise variance of a noiseless image [counts/s]: unit (counts/s)^2."""
+        return np.maximum(model, 0.0) / self.exposure_time_s + self.background_rms**2
+
+    def add_noise(self, model: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Poisson noise on `model * exposure_time_s` counts plus Gaussian background; counts/s."""
+        counts = rng.poisson(np.maximum(model, 0.0) * self.exposure_time_s)
+        background = rng.normal(0.0, self.background_rms, size=model.shape)
+        return counts / self.exposure_time_s + background
+
+    def snr(self, model: np.ndarray) -> tuple[float, float]:
+        """(snr, peak_snr) of a noiseless image, as defined in `SNR_DEFINITION`."""
+        var = self.variance(model)
+        return float(np.sqrt(np.sum(model**2 / var))), float(np.max(model / np.sqrt(var)))
+
+    def signal_chi(self, model: np.ndarray, reference: np.ndarray) -> float:
+        """Noise-weighted norm `sqrt(sum((model - reference)^2 / var(model)))` (dimensionless)."""
+        return float(np.sqrt(np.sum((model - reference) ** 2 / self.variance(model))))

@@ -1,0 +1,248 @@
+"""Simulate lensing images of one dark-matter class.
+
+The recipe of one image: draw a macro lens (SIE + external shear) and an elliptical Sersic source,
+draw the class's substructure (none, CDM subhalos, or an axion vortex / granule field), ray-shoot a
+supersampled grid in float64, bin to pixels, convolve with the PSF and add noise.
+
+Randomness: image `k` of class `c` uses `SeedSequence(seed, spawn_key=(c, k))`, so an image does
+not depend on the shard it lands in, on how many shards there are, or on the order jobs ran in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from darklens import CLASS_NAMES
+from darklens.instrument import Instrument, gaussian_psf_kernel
+from darklens.light import SersicEllipse
+from darklens.populations import symmetric_pair, uniform
+from darklens.substructure import SUBSTRUCTURE_MODELS, Substructure
+
+UNITS = {
+    "images": "counts/s per pixel",
+    "theta_E": "arcsec",
+    "e1": "dimensionless",
+    "e2": "dimensionless",
+    "gamma1": "dimensionless",
+    "gamma2": "dimensionless",
+    "lens_center_x": "arcsec",
+    "lens_center_y": "arcsec",
+    "source_amp": "counts/s/arcsec^2",
+    "source_R_sersic": "arcsec",
+    "source_n_sersic": "dimensionless",
+    "source_e1": "dimensionless",
+    "source_e2": "dimensionless",
+    "source_center_x": "arcsec",
+    "source_center_y": "arcsec",
+    "snr": "dimensionless",
+    "peak_snr": "dimensionless",
+    "substructure_chi": "dimensionless",
+    "n_subhalos": "count",
+    "substructure_mass_msun": "Msun",
+    "axion_mass_ev": "eV",
+    "de_broglie_arcsec": "arcsec",
+    "subhalos/mass_msun": "Msun",
+    "subhalos/x_arcsec": "arcsec",
+    "subhalos/y_arcsec": "arcsec",
+}
+
+
+def image_rng(seed: int, class_name: str, image_index: int) -> np.random.Generator:
+    """The generator of one image: `SeedSequence(seed, spawn_key=(class index, image index))`."""
+    spawn_key = (CLASS_NAMES.index(class_name), int(image_index))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=spawn_key))
+
+
+def build_instrument(instrument_cfg: dict, psf_kernel: np.ndarray | None = None) -> Instrument:
+    """An `Instrument` from the config's `instrument` section (a kernel array overrides the FWHM)."""
+    if psf_kernel is None and instrument_cfg.get("psf_fwhm_arcsec"):
+        psf_kernel = gaussian_psf_kernel(
+            instrument_cfg["psf_fwhm_arcsec"], instrument_cfg["pixel_scale_arcsec"]
+        )
+    return Instrument(
+        n_pix=instrument_cfg["n_pix"],
+        pixel_scale_arcsec=instrument_cfg["pixel_scale_arcsec"],
+        supersampling=instrument_cfg["supersampling"],
+        exposure_time_s=instrument_cfg["exposure_time_s"],
+        background_rms=instrument_cfg["background_rms"],
+        psf_kernel=psf_kernel,
+    )
+
+
+@dataclass
+class ImageParameters:
+    """The drawn macro model and source of one image (lenstronomy keyword names)."""
+
+    lens: dict
+    shear: dict
+    source: dict
+    lens_light: dict | None = None
+    record: dict = field(default_factory=dict)
+
+
+def draw_macro_model(rng: np.random.Generator, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
+    """Draw SIE + shear lens and Sersic source parameters from the configured ranges."""
+    e1, e2 = symmetric_pair(rng, lens_cfg["ellipticity_max"])
+    cx, cy = symmetric_pair(rng, lens_cfg["center_max_arcsec"])
+    g1, g2 = symmetric_pair(rng, lens_cfg["shear_max"])
+    lens = {
+        "theta_E": uniform(rng, lens_cfg["theta_E_arcsec"]),
+        "e1": e1,
+        "e2": e2,
+        "center_x": cx,
+        "center_y": cy,
+    }
+    se1, se2 = symmetric_pair(rng, source_cfg["ellipticity_max"])
+    sx, sy = symmetric_pair(rng, source_cfg["center_max_arcsec"])
+    source = {
+        "amp": uniform(rng, source_cfg["amp"]),
+        "R_sersic": uniform(rng, source_cfg["R_sersic_arcsec"]),
+        "n_sersic": uniform(rng, source_cfg["n_sersic"]),
+        "e1": se1,
+        "e2": se2,
+        "center_x": sx,
+        "center_y": sy,
+    }
+    lens_light = None
+    if light_cfg.get("enabled", False):
+        le1, le2 = symmetric_pair(rng, light_cfg["ellipticity_max"])
+        lens_light = {
+            "amp": uniform(rng, light_cfg["amp"]),
+            "R_sersic": uniform(rng, light_cfg["R_sersic_arcsec"]),
+            "n_sersic": uniform(rng, light_cfg["n_sersic"]),
+            "e1": le1,
+            "e2": le2,
+            "center_x": cx,
+            "center_y": cy,
+        }
+    record = {
+        "theta_E": lens["theta_E"],
+        "e1": e1,
+        "e2": e2,
+        "lens_center_x": cx,
+        "lens_center_y": cy,
+        "gamma1": g1,
+        "gamma2": g2,
+        **{f"source_{k}": v for k, v in source.items()},
+    }
+    return ImageParameters(lens, {"gamma1": g1, "gamma2": g2}, source, lens_light, record)
+
+
+def macro_deflection(params: ImageParameters, x: np.ndarray, y: np.ndarray):
+    """Deflection [arcsec] of the SIE + external shear at ray positions (x, y) [arcsec]."""
+    from darklens.lensing import SIE, Shear
+
+    ax, ay = SIE(**params.lens).deflection(x, y)
+    sx, sy = Shear(**params.shear).deflection(x, y)
+    return ax + sx, ay + sy
+
+
+def render(
+    instrument: Instrument,
+    params: ImageParameters,
+    alpha_x: np.ndarray,
+    alpha_y: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> np.ndarray:
+    """Noiseless image [counts/s per pixel] for ray positions (x, y) and their deflections."""
+    source = SersicEllipse(**params.source)
+    surface_brightness = source.surface_brightness(x - alpha_x, y - alpha_y)
+    if params.lens_light is not None:
+        surface_brightness = surface_brightness + SersicEllipse(
+            **params.lens_light
+        ).surface_brightness(x, y)
+    return instrument.convolve(instrument.bin(surface_brightness))
+
+
+def simulate_image(
+    instrument: Instrument,
+    common: dict,
+    class_name: str,
+    class_settings: dict,
+    rng: np.random.Generator,
+    rays: tuple[np.ndarray, np.ndarray],
+):
+    """One noisy image [counts/s per pixel], its record of parameters and its subhalo list."""
+    x, y = rays
+    params = draw_macro_model(rng, common["lens"], common["source"], common["lens_light"])
+    substructure: Substructure = SUBSTRUCTURE_MODELS[class_name](
+        rng, class_settings, params, common, instrument
+    )
+    ax, ay = macro_deflection(params, x, y)
+    smooth = render(instrument, params, ax, ay, x, y)
+    if substructure.is_empty:
+        model, chi = smooth, 0.0
+    else:
+        sub_x, sub_y = substructure.deflection(x, y)
+        model = render(instrument, params, ax + sub_x, ay + sub_y, x, y)
+        chi = instrument.signal_chi(model, smooth)
+    noisy = instrument.add_noise(model, rng)
+    snr, peak_snr = instrument.snr(model)
+    record = {**params.record, **substructure.record, "snr": snr, "peak_snr": peak_snr}
+    record["substructure_chi"] = chi
+    return noisy, record, substructure.subhalos
+
+
+def shard_image_indices(images_per_class: int, images_per_shard: int, shard: int) -> range:
+    """Indices (within the class) of the images of shard `shard`."""
+    start = shard * images_per_shard
+    if shard < 0 or start >= images_per_class:
+        raise ValueError(
+            f"shard {shard} is out of range for {images_per_class} images per class "
+            f"in shards of {images_per_shard}"
+        )
+    return range(start, min(start + images_per_shard, images_per_class))
+
+
+def n_shards(images_per_class: int, images_per_shard: int) -> int:
+    """Number of shards per class."""
+    return -(-images_per_class // images_per_shard)
+
+
+def simulate_shard(
+    common: dict,
+    class_name: str,
+    class_settings: dict,
+    shard: int,
+    seed: int,
+    psf_kernel: np.ndarray | None = None,
+) -> dict:
+    """Simulate shard `shard` of `class_name`.
+
+    common: the simulation config without `classes` (instrument, lens, source, lens_light, counts).
+    class_settings: `simulation.classes[class_name]`.
+    Returns {"images": float32 (n, N, N), "params": {name: (n,) array},
+    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "image_index": (n,)}.
+    """
+    if class_name not in SUBSTRUCTURE_MODELS:
+        raise ValueError(f"unknown class {class_name!r}; known: {list(SUBSTRUCTURE_MODELS)}")
+    indices = shard_image_indices(common["images_per_class"], common["images_per_shard"], shard)
+    instrument = build_instrument(common["instrument"], psf_kernel)
+    rays = instrument.ray_grid()
+    images, records, subhalo_lists = [], [], []
+    for k in indices:
+        noisy, record, subhalos = simulate_image(
+            instrument, common, class_name, class_settings, image_rng(seed, class_name, k), rays
+        )
+        images.append(noisy)
+        records.append(record)
+        subhalo_lists.append(subhalos)
+    images = np.stack(images).astype(np.float32)
+    if not np.all(np.isfinite(images)):
+        raise FloatingPointError(f"{class_name} shard {shard}: the simulator produced NaN or inf")
+    params = {key: np.array([r[key] for r in records]) for key in records[0]}
+    counts = np.array([len(s["mass_msun"]) for s in subhalo_lists], dtype=np.int64)
+    subhalos = {
+        key: np.concatenate([s[key] for s in subhalo_lists]).astype(np.float64)
+        for key in ("mass_msun", "x_arcsec", "y_arcsec")
+    }
+    return {
+        "images": images,
+        "params": params,
+        "subhalos": subhalos,
+        "subhalo_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "image_index": np.asarray(indices, dtype=np.int64),
+    }

@@ -1,0 +1,167 @@
+"""Dark-matter substructure of each class: none, CDM subhalos, or axion (wave) dark matter.
+
+Each model is a function `(rng, class_settings, macro_params, common, instrument) -> Substructure`
+registered in `SUBSTRUCTURE_MODELS` under its class name; adding a class means adding one function
+here (and its schema entry), nothing in the workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from darklens import cosmology
+from darklens.populations import log_uniform, power_law_masses, uniform_in_disk
+
+POPULATION_CHUNK = 64  # subhalos evaluated at once: bounds memory to chunk x rays float64 arrays
+
+
+def _no_subhalos() -> dict:
+    return {key: np.zeros(0) for key in ("mass_msun", "x_arcsec", "y_arcsec")}
+
+
+@dataclass
+class Substructure:
+    """Perturbers of one image.
+
+    population: (profile class, {parameter: (K,) array}) summed over K members, or None.
+    field_deflection: callable (x, y) -> (alpha_x, alpha_y) for grid-based perturbers, or None.
+    record: per-image scalars to store. subhalos: {"mass_msun", "x_arcsec", "y_arcsec"} arrays.
+    """
+
+    population: tuple[type, dict] | None = None
+    field_deflection: Callable | None = None
+    record: dict = field(default_factory=dict)
+    subhalos: dict = field(default_factory=_no_subhalos)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.population is None and self.field_deflection is None
+
+    def deflection(self, x: np.ndarray, y: np.ndarray):
+        """Summed deflection [arcsec] of all perturbers at (x, y) [arcsec]."""
+        from darklens.lensing import population_deflection
+
+        ax, ay = np.zeros_like(x), np.zeros_like(y)
+        if self.population is not None:
+            profile, params = self.population
+            px, py = population_deflection(profile, params, x, y, chunk=POPULATION_CHUNK)
+            ax, ay = ax + px, ay + py
+        if self.field_deflection is not None:
+            fx, fy = self.field_deflection(x, y)
+            ax, ay = ax + fx, ay + fy
+        return ax, ay
+
+
+def no_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
+    """The smooth `no_sub` class: nothing beyond the macro lens."""
+    return Substructure(record={"n_subhalos": 0, "substructure_mass_msun": 0.0})
+
+
+def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure:
+    """CDM subhalos: N ~ Poisson(mean) (or fixed), dN/dm ~ m^slope, uniform in a disk around the
+    lens centre, each a point mass or a truncated NFW (TNFW) halo."""
+    from darklens.lensing import TNFW, PointMass
+
+    lens = common["lens"]
+    count = class_settings["n_subhalos"]
+    n = int(rng.poisson(count["mean"])) if count["distribution"] == "poisson" else count["mean"]
+    masses = power_law_masses(
+        rng,
+        n,
+        class_settings["mass_min_msun"],
+        class_settings["mass_max_msun"],
+        class_settings["mass_function_slope"],
+    )
+    dx, dy = uniform_in_disk(rng, n, class_settings["radius_arcsec"])
+    x = dx + macro.lens["center_x"]
+    y = dy + macro.lens["center_y"]
+    if class_settings["profile"] == "point_mass":
+        theta_e = cosmology.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
+        population = (PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y})
+    else:
+        c200 = cosmology.concentration(masses)
+        rs, alpha_rs = cosmology.nfw_angles(masses, c200, lens["z_lens"], lens["z_source"])
+        r_trunc = class_settings["truncation_factor"] * rs
+        population = (
+            TNFW,
+            {"Rs": rs, "alpha_Rs": alpha_rs, "r_trunc": r_trunc, "center_x": x, "center_y": y},
+        )
+    record = {"n_subhalos": n, "substructure_mass_msun": float(masses.sum())}
+    subhalos = {"mass_msun": masses, "x_arcsec": x, "y_arcsec": y}
+    return Substructure(population=population if n else None, record=record, subhalos=subhalos)
+
+
+def axion_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
+    """Wave-like (axion) dark matter: a vortex line or a granule field (PHYSICS.md)."""
+    lens = common["lens"]
+    m_a = log_uniform(rng, class_settings["axion_mass_ev"])
+    wavelength = cosmology.axion_de_broglie_arcsec(m_a, lens["z_lens"])
+    record = {"axion_mass_ev": m_a, "de_broglie_arcsec": float(wavelength)}
+    if class_settings["variant"] == "vortex":
+        return _vortex(rng, class_settings, macro, lens, wavelength, record)
+    return _granules(rng, class_settings, instrument, wavelength, record)
+
+
+def _vortex(rng, settings, macro, lens, wavelength, record) -> Substructure:
+    from darklens.lensing import PointMass
+    from darklens.populations import line_of_points
+
+    n_points = settings["vortex_points"]
+    length = settings["vortex_length_factor"] * wavelength
+    cx, cy = uniform_in_disk(rng, 1, settings["radius_arcsec"])
+    angle = 2.0 * np.pi * rng.random()
+    x, y = line_of_points(
+        float(cx[0]) + macro.lens["center_x"],
+        float(cy[0]) + macro.lens["center_y"],
+        length,
+        angle,
+        n_points,
+    )
+    masses = np.full(n_points, settings["vortex_mass_msun"] / n_points)
+    theta_e = cosmology.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
+    record = {
+        **record,
+        "n_subhalos": n_points,
+        "substructure_mass_msun": float(masses.sum()),
+        "vortex_length_arcsec": float(length),
+        "vortex_angle_rad": float(angle),
+    }
+    return Substructure(
+        population=(PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y}),
+        record=record,
+        subhalos={"mass_msun": masses, "x_arcsec": x, "y_arcsec": y},
+    )
+
+
+def _granules(rng, settings, instrument, wavelength, record) -> Substructure:
+    from darklens.lensing.fft_poisson import deflection_from_convergence, gaussian_random_field
+
+    n_rays = instrument.n_pix * instrument.supersampling
+    ray_pixel = instrument.pixel_scale_arcsec / instrument.supersampling
+    kappa = gaussian_random_field(
+        n_rays,
+        ray_pixel,
+        settings["correlation_length_factor"] * wavelength,
+        settings["sigma_kappa"],
+        rng,
+    )
+    alpha_x, alpha_y = deflection_from_convergence(kappa, ray_pixel)
+
+    def on_ray_grid(x, y):
+        if x.shape != kappa.shape:
+            raise ValueError("the granule field is defined on the instrument's ray grid only")
+        return alpha_x, alpha_y
+
+    record = {**record, "n_subhalos": 0, "substructure_mass_msun": 0.0,
+              "kappa_rms": float(np.sqrt(np.mean(kappa**2)))}
+    return Substructure(field_deflection=on_ray_grid, record=record)
+
+
+SUBSTRUCTURE_MODELS = {
+    "no_sub": no_substructure,
+    "cdm": cdm_subhalos,
+    "axion": axion_substructure,
+}

@@ -1,0 +1,52 @@
+rule confusion_matrix:
+    input:
+        lambda wildcards: run_files("predictions.csv", model=wildcards.model),
+    output:
+        "results/confusion_matrix_{model}.png",
+    log:
+        "logs/confusion_matrix/{model}.log",
+    benchmark:
+        "logs/benchmark/confusion_matrix/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m darklens plot confusion --title {wildcards.model} --output {output}"
+        " {input} > {log} 2>&1"
+
+
+rule training_curves:
+    input:
+        run_files("history.csv"),
+    output:
+        "results/training_curves.png",
+    log:
+        "logs/training_curves/curves.log",
+    benchmark:
+        "logs/benchmark/training_curves/curves.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m darklens plot curves --output {output} {input} > {log} 2>&1"
+
+
+rule sample_images:
+    input:
+        images=expand("data/{cls}.h5", cls=CLASS_NAMES),
+        residuals=expand("data/features/{cls}.h5", cls=CLASS_NAMES),
+    output:
+        "results/figures/samples.png",
+    log:
+        "logs/sample_images/samples.log",
+    benchmark:
+        "logs/benchmark/sample_images/samples.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m darklens plot samples --output {output}"
+        " --residuals {input.residuals} -- {input.images} > {log} 2>&1"

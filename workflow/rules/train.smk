@@ -1,0 +1,27 @@
+rule train_model:
+    input:
+        unpack(training_inputs),
+    output:
+        checkpoint="results/runs/{model}/seed_{seed}/checkpoint.pt",
+        history="results/runs/{model}/seed_{seed}/history.csv",
+        predictions="results/runs/{model}/seed_{seed}/predictions.csv",
+        metrics="results/runs/{model}/seed_{seed}/metrics.json",
+    params:
+        spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
+        training=lambda wildcards: training_json(),
+        residual_args=residual_args,
+        out_dir=subpath(output.metrics, parent=True),
+    log:
+        "logs/train_model/{model}/seed_{seed}.log",
+    benchmark:
+        "logs/benchmark/train_model/{model}/seed_{seed}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=0,
+    shell:
+        "python -m darklens train --model {wildcards.model} --model-spec {params.spec:q}"
+        " --training {params.training:q} --seed {wildcards.seed} --split {input.split}"
+        " --images {input.images} {params.residual_args} --threads {threads}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
