@@ -11,6 +11,8 @@ EXAMPLES = [
     lensing.SIE(theta_E=0.9, e1=0.0, e2=0.0, center_x=0.0, center_y=0.0),
     lensing.Shear(gamma1=0.05, gamma2=-0.03),
     lensing.PointMass(theta_E=0.3, center_x=-0.4, center_y=0.5),
+    lensing.NFW(Rs=0.7, alpha_Rs=0.0087, center_x=0.2, center_y=0.1),
+    lensing.TNFW(Rs=0.11, alpha_Rs=4.7e-4, r_trunc=0.5, center_x=-0.3, center_y=0.2),
 ]
 IDS = [f"{type(p).__name__}{i}" for i, p in enumerate(EXAMPLES)]
 STEP_ARCSEC = 1e-5  # central finite-difference step

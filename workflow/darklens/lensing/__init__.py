@@ -14,6 +14,7 @@ from .base import (
     total_convergence,
     total_deflection,
 )
+from .nfw import NFW, TNFW
 from .point_mass import PointMass
 from .shear import Shear
 from .sie import SIE, ellipticity_to_phi_q
@@ -23,10 +24,12 @@ __all__ = [
     "MAX_BLOCK_ELEMENTS",
     "R_MIN_ARCSEC",
     "LensProfile",
+    "NFW",
     "PointMass",
     "SIE",
     "SIS",
     "Shear",
+    "TNFW",
     "ellipticity_to_phi_q",
     "population_deflection",
     "total_convergence",

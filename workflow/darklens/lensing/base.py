@@ -25,10 +25,15 @@ from numpy.typing import ArrayLike, NDArray
 R_MIN_ARCSEC = 1e-12
 
 #: Elements (rays x profiles) evaluated at once by :func:`population_deflection`.
-#: One float64 block of this size is 8 MiB; a TNFW evaluation holds about a dozen.
-MAX_BLOCK_ELEMENTS = 2**20
+#: A float64 block of this size is 128 KiB, which keeps a TNFW evaluation in the CPU cache.
+MAX_BLOCK_ELEMENTS = 2**14
 
 FloatArray = NDArray[np.float64]
+
+
+def radius(dx: ArrayLike, dy: ArrayLike) -> FloatArray:
+    """sqrt(dx^2 + dy^2) (several times faster than ``np.hypot``). Unit: arcsec."""
+    return np.sqrt(np.multiply(dx, dx) + np.multiply(dy, dy))
 
 
 def clamp_radius(r: ArrayLike) -> FloatArray:
@@ -125,41 +130,47 @@ def population_deflection(
 ) -> tuple[FloatArray, FloatArray]:
     """Summed deflection of a population of K profiles of one class, in bounded memory.
 
-    The population is evaluated in blocks of ``chunk`` members as one broadcast array
-    operation of shape (chunk, P), then summed over the population axis.
+    The population is evaluated in blocks of ``chunk`` members times at most
+    ``MAX_BLOCK_ELEMENTS // chunk`` rays, each one broadcast array operation, then summed
+    over the population axis (small blocks stay in the CPU cache: faster than one big one).
 
     Args:
         profile_cls: e.g. ``TNFW`` or ``PointMass``.
         params: constructor keywords of ``profile_cls``; each a scalar (shared by all
             members) or an array of shape (K,). Units as in the profile (arcsec for angles).
         x, y: ray coordinates of any (common, broadcastable) shape. Unit: arcsec.
-        chunk: population members per block; default ``MAX_BLOCK_ELEMENTS // P``
-            (at least 1).
+        chunk: population members per block; default ``MAX_BLOCK_ELEMENTS // P`` clipped
+            to [1, K] (P = number of rays).
 
     Returns:
         (alpha_x, alpha_y) with the broadcast shape of x and y. Unit: arcsec.
     """
     x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
     shape = x.shape
-    xf = x.reshape(1, -1)
-    yf = y.reshape(1, -1)
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
     arrays = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
     sizes = {value.shape[0] for value in arrays.values() if value.ndim > 0}
     if len(sizes) > 1:
         raise ValueError(f"population parameters have different lengths: {sorted(sizes)}")
     n_members = sizes.pop() if sizes else 1
     if chunk is None:
-        chunk = max(1, MAX_BLOCK_ELEMENTS // max(1, xf.shape[1]))
+        chunk = min(n_members, max(1, MAX_BLOCK_ELEMENTS // max(1, xf.size)))
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    alpha_x = np.zeros(xf.shape[1])
-    alpha_y = np.zeros(xf.shape[1])
+    ray_block = max(1, MAX_BLOCK_ELEMENTS // chunk)
+    alpha_x = np.zeros(xf.size)
+    alpha_y = np.zeros(xf.size)
     for start in range(0, n_members, chunk):
-        block = {
-            name: value[start : start + chunk, None] if value.ndim > 0 else value
-            for name, value in arrays.items()
-        }
-        ax, ay = profile_cls(**block).deflection(xf, yf)
-        alpha_x += ax.sum(axis=0)
-        alpha_y += ay.sum(axis=0)
+        profile = profile_cls(
+            **{
+                name: value[start : start + chunk, None] if value.ndim > 0 else value
+                for name, value in arrays.items()
+            }
+        )
+        for ray in range(0, xf.size, ray_block):
+            rays = slice(ray, ray + ray_block)
+            ax, ay = profile.deflection(xf[None, rays], yf[None, rays])
+            alpha_x[rays] += ax.sum(axis=0)
+            alpha_y[rays] += ay.sum(axis=0)
     return alpha_x.reshape(shape), alpha_y.reshape(shape)

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .base import FloatArray, LensProfile, clamp_radius
+from .base import R_MIN_ARCSEC, FloatArray, LensProfile, clamp_radius, radius
 
 
 def point_mass_deflection(
@@ -26,7 +26,7 @@ def point_mass_deflection(
     """Point-mass deflection. Unit: arcsec (all inputs and outputs)."""
     dx = np.subtract(x, center_x, dtype=np.float64)
     dy = np.subtract(y, center_y, dtype=np.float64)
-    scale = np.square(theta_E) / np.square(clamp_radius(np.hypot(dx, dy)))
+    scale = np.square(theta_E) / np.maximum(dx * dx + dy * dy, R_MIN_ARCSEC**2)
     return scale * dx, scale * dy
 
 
@@ -40,7 +40,7 @@ def point_mass_potential(
     """Point-mass lensing potential theta_E^2 ln r (r in arcsec). Unit: arcsec^2."""
     dx = np.subtract(x, center_x, dtype=np.float64)
     dy = np.subtract(y, center_y, dtype=np.float64)
-    return np.square(theta_E) * np.log(clamp_radius(np.hypot(dx, dy)))
+    return np.square(theta_E) * np.log(clamp_radius(radius(dx, dy)))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -74,7 +74,8 @@ def sie_deflection(
     psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
     scale = theta_E * np.sqrt(q) / u
     ax = scale * np.arctan(u * xr / psi)
-    ay = scale * np.arctanh(u * yr / psi)
+    v = u * yr / psi
+    ay = scale * 0.5 * np.log1p(2.0 * v / (1.0 - v))  # artanh(v), |v| < 1
     return cos * ax - sin * ay, sin * ax + cos * ay
 
 

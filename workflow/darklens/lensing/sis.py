@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .base import FloatArray, LensProfile, clamp_radius
+from .base import FloatArray, LensProfile, clamp_radius, radius
 
 
 def sis_deflection(
@@ -26,7 +26,7 @@ def sis_deflection(
     """SIS deflection. Unit: arcsec (all inputs and outputs)."""
     dx = np.subtract(x, center_x, dtype=np.float64)
     dy = np.subtract(y, center_y, dtype=np.float64)
-    scale = theta_E / clamp_radius(np.hypot(dx, dy))
+    scale = theta_E / clamp_radius(radius(dx, dy))
     return scale * dx, scale * dy
 
 
@@ -40,7 +40,7 @@ def sis_convergence(
     """SIS convergence theta_E / (2 r); x, y, theta_E, centre in arcsec. Unit: dimensionless."""
     dx = np.subtract(x, center_x, dtype=np.float64)
     dy = np.subtract(y, center_y, dtype=np.float64)
-    return 0.5 * np.asarray(theta_E) / clamp_radius(np.hypot(dx, dy))
+    return 0.5 * np.asarray(theta_E) / clamp_radius(radius(dx, dy))
 
 
 def sis_potential(
@@ -53,7 +53,7 @@ def sis_potential(
     """SIS lensing potential theta_E r. Unit: arcsec^2."""
     dx = np.subtract(x, center_x, dtype=np.float64)
     dy = np.subtract(y, center_y, dtype=np.float64)
-    return np.asarray(theta_E) * np.hypot(dx, dy)
+    return np.asarray(theta_E) * radius(dx, dy)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
