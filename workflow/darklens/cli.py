@@ -134,7 +134,8 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from darklens.evaluation import collect_metrics
 
-    collect_metrics(args.metrics, args.output)
+    rows = collect_metrics(args.metrics, args.output)
+    log.info("%s: %d runs", args.output, len(rows))
 
 
 def cmd_plot(args) -> None:
@@ -146,6 +147,7 @@ def cmd_plot(args) -> None:
         plots.training_curves_figure(args.inputs, args.output)
     elif args.kind == "samples":
         plots.samples_figure(args.inputs, args.residuals, args.output)
+    log.info("%s: %s figure from %d file(s)", args.output, args.kind, len(args.inputs))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from darklens import cosmology
+from darklens.cosmology import DEFAULT_COSMOLOGY as COSMOLOGY
+from darklens.cosmology import concentration_subhalo
 from darklens.populations import log_uniform, power_law_masses, uniform_in_disk
 
 POPULATION_CHUNK = 64  # subhalos evaluated at once: bounds memory to chunk x rays float64 arrays
@@ -63,7 +64,7 @@ def no_substructure(rng, class_settings, macro, common, instrument) -> Substruct
 def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure:
     """CDM subhalos: N ~ Poisson(mean) (or fixed), dN/dm ~ m^slope, uniform in a disk around the
     lens centre, each a point mass or a truncated NFW (TNFW) halo."""
-    from darklens.lensing import TNFW, PointMass
+    from darklens.lensing import PointMass
 
     lens = common["lens"]
     count = class_settings["n_subhalos"]
@@ -79,11 +80,13 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
     x = dx + macro.lens["center_x"]
     y = dy + macro.lens["center_y"]
     if class_settings["profile"] == "point_mass":
-        theta_e = cosmology.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
+        theta_e = COSMOLOGY.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
         population = (PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y})
     else:
-        c200 = cosmology.concentration(masses)
-        rs, alpha_rs = cosmology.nfw_angles(masses, c200, lens["z_lens"], lens["z_source"])
+        from darklens.lensing import TNFW
+
+        c200 = concentration_subhalo(masses)
+        rs, alpha_rs = COSMOLOGY.nfw_angles(masses, c200, lens["z_lens"], lens["z_source"])
         r_trunc = class_settings["truncation_factor"] * rs
         population = (
             TNFW,
@@ -98,7 +101,7 @@ def axion_substructure(rng, class_settings, macro, common, instrument) -> Substr
     """Wave-like (axion) dark matter: a vortex line or a granule field (PHYSICS.md)."""
     lens = common["lens"]
     m_a = log_uniform(rng, class_settings["axion_mass_ev"])
-    wavelength = cosmology.axion_de_broglie_arcsec(m_a, lens["z_lens"])
+    wavelength = COSMOLOGY.axion_de_broglie_arcsec(m_a, lens["z_lens"])
     record = {"axion_mass_ev": m_a, "de_broglie_arcsec": float(wavelength)}
     if class_settings["variant"] == "vortex":
         return _vortex(rng, class_settings, macro, lens, wavelength, record)
@@ -121,7 +124,7 @@ def _vortex(rng, settings, macro, lens, wavelength, record) -> Substructure:
         n_points,
     )
     masses = np.full(n_points, settings["vortex_mass_msun"] / n_points)
-    theta_e = cosmology.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
+    theta_e = COSMOLOGY.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
     record = {
         **record,
         "n_subhalos": n_points,
