@@ -22,7 +22,7 @@ def default_config() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_config() -> dict:
-    """config.yaml overlaid with tests/tiny.yaml, as `snakemake --configfile tests/tiny.yaml` does."""
+    """config.yaml overlaid with tests/tiny.yaml, as `--configfile tests/tiny.yaml` does."""
     from darklens.config import validate_config
 
     def merge(base, extra):

@@ -2,7 +2,6 @@ import copy
 
 import pytest
 import yaml
-
 from darklens.config import ConfigError, load_config, validate_config
 
 
@@ -57,6 +56,9 @@ def test_unknown_key_is_rejected(default_config):
 
 def test_load_config_reads_yaml(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"simulation": {"images_per_class": 30}, "features": {},
-                                    "training": {"epochs": 2}}))
+    path.write_text(
+        yaml.safe_dump(
+            {"simulation": {"images_per_class": 30}, "features": {}, "training": {"epochs": 2}}
+        )
+    )
     assert load_config(path)["simulation"]["images_per_class"] == 30

@@ -1,7 +1,6 @@
 import h5py
 import numpy as np
 import pytest
-
 from darklens.data import (
     DataError,
     merge_shards,

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from darklens.features import build_channels, residual
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from darklens import CLASS_NAMES
 
 pytestmark = pytest.mark.workflow
@@ -21,8 +20,17 @@ TINY = REPO / "tests" / "tiny.yaml"
 
 def snakemake(workdir: Path, *args: str, configs=()) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(TINY), *map(str, configs), *args,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(TINY),
+        *map(str, configs),
+        *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
@@ -62,8 +70,9 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
             assert handle["images"].dtype == np.float32
             assert np.all(np.isfinite(handle["images"][()]))
             assert handle.attrs["class_name"] == name
-            assert json.loads(handle.attrs["config"])["class_settings"] == (
-                tiny_config["simulation"]["classes"][name]
+            assert (
+                json.loads(handle.attrs["config"])["class_settings"]
+                == (tiny_config["simulation"]["classes"][name])
             )
             assert handle.attrs["seed"] == tiny_config["seed"]
             assert "theta_E" in json.loads(handle.attrs["units"])
@@ -79,8 +88,15 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
 
     metrics = (tiny_run / "results" / "metrics.csv").read_text().splitlines()
     header = metrics[0].split(",")
-    for column in ("model", "seed", "accuracy", "auc_macro_ovr", "recall_cdm", "cdm_to_axion",
-                   "axion_to_cdm"):
+    for column in (
+        "model",
+        "seed",
+        "accuracy",
+        "auc_macro_ovr",
+        "recall_cdm",
+        "cdm_to_axion",
+        "axion_to_cdm",
+    ):
         assert column in header
     models = tiny_config["training"]["models"]
     seeds = tiny_config["training"]["seeds"]
@@ -111,7 +127,9 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
 
 def test_training_log_has_one_line_per_epoch(tiny_run, tiny_config):
     log = (tiny_run / "logs" / "train_model" / "physics" / "seed_0.log").read_text()
-    assert len(re.findall(r"INFO epoch\s+\d+ +train loss", log)) == tiny_config["training"]["epochs"]
+    assert (
+        len(re.findall(r"INFO epoch\s+\d+ +train loss", log)) == tiny_config["training"]["epochs"]
+    )
 
 
 def test_nothing_to_do_after_a_full_run(tiny_run):

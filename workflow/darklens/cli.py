@@ -184,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("split", help="seeded stratified train/val/test split")
     p.add_argument("--classes", nargs="+", default=list(CLASS_NAMES))
     p.add_argument("--images-per-class", type=int, required=True)
-    p.add_argument("--fractions", required=True, help='JSON, e.g. {"train":0.7,"val":0.15,"test":0.15}')
+    p.add_argument(
+        "--fractions", required=True, help='JSON, e.g. {"train":0.7,"val":0.15,"test":0.15}'
+    )
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_split)

@@ -90,7 +90,9 @@ def check_consistency(config: dict) -> None:
         )
     fractions = config["split"]["fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-9:
-        raise ConfigError(f"config error at split.fractions: they sum to {sum(fractions.values())}, not 1")
+        raise ConfigError(
+            f"config error at split.fractions: they sum to {sum(fractions.values())}, not 1"
+        )
     smallest = min(fractions.values()) * sim["images_per_class"]
     if smallest < 1:
         raise ConfigError(

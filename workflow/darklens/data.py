@@ -73,7 +73,9 @@ def _checked_stack(path, handle: h5py.File, name: str) -> np.ndarray:
         raise DataError(f"{path}: no '/{name}' dataset")
     dataset = handle[name]
     if dataset.ndim != 3 or dataset.shape[1] != dataset.shape[2] or dataset.shape[0] == 0:
-        raise DataError(f"{path}: '/{name}' has shape {dataset.shape}, expected (N, H, H) with N > 0")
+        raise DataError(
+            f"{path}: '/{name}' has shape {dataset.shape}, expected (N, H, H) with N > 0"
+        )
     try:
         stack = dataset[()]
     except OSError as exc:
@@ -103,8 +105,13 @@ def read_image_file(path, expected_class: str | None = None) -> dict:
                 raise DataError(f"{path}: params/{key} has {len(values)} rows for {n} images")
         subhalos = {key: handle["subhalos"][key][()] for key in handle.get("subhalos", {})}
         image_index = handle["image_index"][()] if "image_index" in handle else np.arange(n)
-    return {"images": images, "image_index": image_index, "params": params, "subhalos": subhalos,
-            "attrs": attrs}
+    return {
+        "images": images,
+        "image_index": image_index,
+        "params": params,
+        "subhalos": subhalos,
+        "attrs": attrs,
+    }
 
 
 def read_images(path, expected_class: str | None = None) -> np.ndarray:
@@ -112,7 +119,8 @@ def read_images(path, expected_class: str | None = None) -> np.ndarray:
     with _open(path) as handle:
         if expected_class is not None and handle.attrs.get("class_name") != expected_class:
             raise DataError(
-                f"{path}: holds class {handle.attrs.get('class_name')!r}, expected {expected_class!r}"
+                f"{path}: holds class {handle.attrs.get('class_name')!r}, "
+                f"expected {expected_class!r}"
             )
         return _checked_stack(path, handle, "images")
 

@@ -40,7 +40,9 @@ def stratified_split(counts: dict[str, int], fractions: dict[str, float], seed: 
         n_test = int(round(fractions["test"] * n))
         n_val = int(round(fractions["val"] * n))
         if min(n_test, n_val, n - n_test - n_val) < 1:
-            raise ValueError(f"class {name}: {n} images are too few for split fractions {fractions}")
+            raise ValueError(
+                f"class {name}: {n} images are too few for split fractions {fractions}"
+            )
         split["test"] += order[:n_test].tolist()
         split["val"] += order[n_test : n_test + n_val].tolist()
         split["train"] += order[n_test + n_val :].tolist()

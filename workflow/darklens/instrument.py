@@ -14,7 +14,9 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # 2.3548
-PSF_TRUNCATION_SIGMA = 5.0  # Gaussian PSF kernel half-width, in units of sigma (lenstronomy's default)
+PSF_TRUNCATION_SIGMA = (
+    5.0  # Gaussian PSF kernel half-width, in units of sigma (lenstronomy's default)
+)
 
 SNR_DEFINITION = (
     "snr = sqrt(sum_pixels(model^2 / var)) with model the noiseless image [counts/s] and "
@@ -45,7 +47,8 @@ class Instrument:
     n_pix: pixels per side. pixel_scale_arcsec: pixel size, unit: arcsec.
     supersampling: rays per pixel per axis (integer >= 1).
     psf_kernel: normalised PSF sampled on the pixel grid (odd square array), or None for no PSF.
-    exposure_time_s: exposure time, unit: s. background_rms: Gaussian background, unit: counts/s/pixel.
+    exposure_time_s: exposure time, unit: s.
+    background_rms: Gaussian background rms, unit: counts/s per pixel.
     """
 
     n_pix: int
@@ -64,7 +67,9 @@ class Instrument:
 
         The s x s sub-pixels of pixel (i, j) are rows i*s..i*s+s-1 and columns j*s..j*s+s-1.
         """
-        sub = pixel_coordinates(self.n_pix * self.supersampling, self.pixel_scale_arcsec / self.supersampling)
+        sub = pixel_coordinates(
+            self.n_pix * self.supersampling, self.pixel_scale_arcsec / self.supersampling
+        )
         return np.meshgrid(sub, sub, indexing="xy")
 
     def pixel_grid(self) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ def ellipticity_to_q_phi(e1, e2):
 
 
 def elliptical_radius(x, y, e1, e2, center_x, center_y):
-    """lenstronomy's `R = sqrt(q x'^2 + y'^2 / q)` in the frame rotated onto the major axis. Unit: arcsec."""
+    """lenstronomy's `R = sqrt(q x'^2 + y'^2 / q)` in the major-axis frame. Unit: arcsec."""
     q, phi = ellipticity_to_q_phi(e1, e2)
     dx, dy = x - center_x, y - center_y
     cos, sin = np.cos(phi), np.sin(phi)

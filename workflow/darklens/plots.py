@@ -79,9 +79,12 @@ def training_curves_figure(history_csvs, output) -> None:
             {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
         )
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (("train_loss", "training loss"), ("val_loss", "validation loss"),
-              ("val_acc", "validation accuracy"))
-    for colour, (model, runs) in zip(plt.cm.tab10.colors, sorted(by_model.items())):
+    panels = (
+        ("train_loss", "training loss"),
+        ("val_loss", "validation loss"),
+        ("val_acc", "validation accuracy"),
+    )
+    for colour, (model, runs) in zip(plt.cm.tab10.colors, sorted(by_model.items()), strict=False):
         n_epochs = min(len(run["epoch"]) for run in runs)
         epochs = runs[0]["epoch"][:n_epochs]
         for ax, (key, label) in zip(axes, panels, strict=True):

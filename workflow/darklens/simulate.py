@@ -56,7 +56,7 @@ def image_rng(seed: int, class_name: str, image_index: int) -> np.random.Generat
 
 
 def build_instrument(instrument_cfg: dict, psf_kernel: np.ndarray | None = None) -> Instrument:
-    """An `Instrument` from the config's `instrument` section (a kernel array overrides the FWHM)."""
+    """An `Instrument` from the config's `instrument` section (a kernel overrides the FWHM)."""
     if psf_kernel is None and instrument_cfg.get("psf_fwhm_arcsec"):
         psf_kernel = gaussian_psf_kernel(
             instrument_cfg["psf_fwhm_arcsec"], instrument_cfg["pixel_scale_arcsec"]

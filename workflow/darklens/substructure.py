@@ -158,8 +158,12 @@ def _granules(rng, settings, instrument, wavelength, record) -> Substructure:
             raise ValueError("the granule field is defined on the instrument's ray grid only")
         return alpha_x, alpha_y
 
-    record = {**record, "n_subhalos": 0, "substructure_mass_msun": 0.0,
-              "kappa_rms": float(np.sqrt(np.mean(kappa**2)))}
+    record = {
+        **record,
+        "n_subhalos": 0,
+        "substructure_mass_msun": 0.0,
+        "kappa_rms": float(np.sqrt(np.mean(kappa**2))),
+    }
     return Substructure(field_deflection=on_ray_grid, record=record)
 
 

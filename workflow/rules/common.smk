@@ -1,13 +1,13 @@
 # All the Python of the workflow: config validation, wildcard constraints, input functions and
 # the per-rule parameter views (each rule sees only the config it depends on).
-import os
 import sys
 from pathlib import Path
 
+# Rules run `python -m darklens` from this checkout (also inside conda envs and cluster jobs).
 DARKLENS_SRC = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, DARKLENS_SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (DARKLENS_SRC, os.environ.get("PYTHONPATH")) if p
+shell.prefix(
+    f'set -euo pipefail; export PYTHONPATH="{DARKLENS_SRC}:${{{{PYTHONPATH:-}}}}"; '
 )
 
 from darklens import CLASS_NAMES

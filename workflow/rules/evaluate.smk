@@ -7,6 +7,8 @@ rule collect_metrics:
         "logs/collect_metrics/metrics.log",
     benchmark:
         "logs/benchmark/collect_metrics/metrics.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=500,

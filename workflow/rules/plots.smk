@@ -7,6 +7,8 @@ rule confusion_matrix:
         "logs/confusion_matrix/{model}.log",
     benchmark:
         "logs/benchmark/confusion_matrix/{model}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -25,6 +27,8 @@ rule training_curves:
         "logs/training_curves/curves.log",
     benchmark:
         "logs/benchmark/training_curves/curves.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -43,6 +47,8 @@ rule sample_images:
         "logs/sample_images/samples.log",
     benchmark:
         "logs/benchmark/sample_images/samples.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,18 +1,20 @@
 rule simulate_shard:
     output:
         "data/shards/{cls}/{shard}.h5",
-    params:
-        seed=config["seed"],
-        common=lambda wildcards: simulation_common_json(),
-        class_settings=lambda wildcards: class_settings_json(wildcards.cls),
     log:
         "logs/simulate_shard/{cls}/{shard}.log",
     benchmark:
         "logs/benchmark/simulate_shard/{cls}/{shard}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        seed=config["seed"],
+        common=lambda wildcards: simulation_common_json(),
+        class_settings=lambda wildcards: class_settings_json(wildcards.cls),
     shell:
         "OMP_NUM_THREADS={threads} python -m darklens simulate --class {wildcards.cls}"
         " --shard {wildcards.shard} --seed {params.seed} --common {params.common:q}"
@@ -28,6 +30,8 @@ rule merge_class:
         "logs/merge_class/{cls}.log",
     benchmark:
         "logs/benchmark/merge_class/{cls}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -39,18 +43,20 @@ rule merge_class:
 rule split_dataset:
     output:
         "data/split.json",
-    params:
-        seed=config["seed"],
-        images_per_class=SIM["images_per_class"],
-        fractions=canonical_json(config["split"]["fractions"]),
     log:
         "logs/split_dataset/split.log",
     benchmark:
         "logs/benchmark/split_dataset/split.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        seed=config["seed"],
+        images_per_class=SIM["images_per_class"],
+        fractions=canonical_json(config["split"]["fractions"]),
     shell:
         "python -m darklens split --images-per-class {params.images_per_class}"
         " --fractions {params.fractions:q} --seed {params.seed} --output {output} > {log} 2>&1"

@@ -6,20 +6,22 @@ rule train_model:
         history="results/runs/{model}/seed_{seed}/history.csv",
         predictions="results/runs/{model}/seed_{seed}/predictions.csv",
         metrics="results/runs/{model}/seed_{seed}/metrics.json",
-    params:
-        spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
-        training=lambda wildcards: training_json(),
-        residual_args=residual_args,
-        out_dir=subpath(output.metrics, parent=True),
     log:
         "logs/train_model/{model}/seed_{seed}.log",
     benchmark:
         "logs/benchmark/train_model/{model}/seed_{seed}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
     threads: config["training"]["threads"]
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=0,
+    params:
+        spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
+        training=lambda wildcards: training_json(),
+        residual_args=residual_args,
+        out_dir=subpath(output.metrics, parent=True),
     shell:
         "python -m darklens train --model {wildcards.model} --model-spec {params.spec:q}"
         " --training {params.training:q} --seed {wildcards.seed} --split {input.split}"
