@@ -4,6 +4,10 @@ Profiles take lenstronomy's keyword names and meanings; every angle is in arcsec
 Parameters may be scalars or numpy arrays broadcasting against the ray coordinates.
 Each profile has ``deflection(x, y) -> (alpha_x, alpha_y)`` and ``convergence(x, y)``
 (float64, vectorised); SIS, SIE, Shear, PointMass and NFW also have ``potential(x, y)``.
+``total_deflection`` sums a list of profiles; ``population_deflection`` sums a population
+of one profile class given as arrays, in bounded memory. ``deflection_from_convergence``
+solves laplacian(psi) = 2 kappa by FFT for a gridded map, and ``gaussian_random_field``
+draws the convergence of axion granules.
 """
 
 from .base import (
@@ -14,6 +18,7 @@ from .base import (
     total_convergence,
     total_deflection,
 )
+from .fft_poisson import deflection_from_convergence, gaussian_random_field
 from .nfw import NFW, TNFW
 from .point_mass import PointMass
 from .shear import Shear
@@ -30,7 +35,9 @@ __all__ = [
     "SIS",
     "Shear",
     "TNFW",
+    "deflection_from_convergence",
     "ellipticity_to_phi_q",
+    "gaussian_random_field",
     "population_deflection",
     "total_convergence",
     "total_deflection",
