@@ -19,6 +19,10 @@ TINY = REPO / "tests" / "tiny.yaml"
 
 
 def snakemake(workdir: Path, *args: str, configs=()) -> subprocess.CompletedProcess:
+    """Run snakemake in `workdir` as a user would from a checkout: config.yaml + tests/tiny.yaml."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "config.yaml").exists():
+        shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
     command = [
         sys.executable,
         "-m",
