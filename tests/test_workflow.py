@@ -118,6 +118,8 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
             probs = np.stack([predictions[f"prob_{c}"] for c in CLASS_NAMES], axis=1)
             np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
             assert sorted(predictions["index"].astype(int)) == split["test"]
+            # global index = class offset + index within the class, classes in CLASS_NAMES order
+            np.testing.assert_array_equal(predictions["label"], predictions["index"] // n)
             history = (run / "history.csv").read_text().splitlines()
             assert len(history) == 1 + tiny_config["training"]["epochs"]
 
