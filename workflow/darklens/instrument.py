@@ -2,7 +2,9 @@
 
 Pixel convention (PHYSICS.md): `img[i, j]` has centre `x_j = (j - (N-1)/2) * delta`,
 `y_i = (i - (N-1)/2) * delta` (arcsec), i.e. lenstronomy's `image[y, x]` layout.
-Image values are counts/s per pixel; noise is Poisson on `image * exposure_time_s` counts plus a
+Image values are counts/s per pixel; the PSF convolution continues the image beyond its edge by
+its edge values (lenstronomy's convention for Gaussian PSFs); noise is Poisson on
+`image * exposure_time_s` counts plus a
 Gaussian background of rms `background_rms` counts/s per pixel.
 """
 
@@ -26,12 +28,32 @@ SNR_DEFINITION = (
 
 
 def gaussian_psf_kernel(fwhm_arcsec: float, pixel_scale_arcsec: float) -> np.ndarray:
-    """Normalised Gaussian PSF sampled at pixel centres, odd size, truncated at 5 sigma."""
+    """Normalised Gaussian PSF sampled at pixel centres, odd size, truncated at 5 sigma.
+
+    Same kernel as lenstronomy 1.14.2's ``PSF(psf_type="GAUSSIAN", truncation=5)``: half-width
+    ``max(round(5 sigma / pixel), 1)`` pixels (at most 110), values at pixel centres, normalised.
+    """
     sigma_px = fwhm_arcsec / FWHM_PER_SIGMA / pixel_scale_arcsec
-    half = max(1, int(np.ceil(PSF_TRUNCATION_SIGMA * sigma_px)))
+    half = min(max(1, round(PSF_TRUNCATION_SIGMA * sigma_px)), 110)
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     profile = np.exp(-0.5 * (offsets / sigma_px) ** 2)
     kernel = np.outer(profile, profile)
+    return kernel / kernel.sum()
+
+
+def load_psf_kernel(path) -> np.ndarray:
+    """A pixelated PSF kernel from a `.npy` or text (`np.loadtxt`) file, sampled on the image's
+    pixel grid, centred: odd square, finite, non-negative, positive sum; returned normalised."""
+    path = str(path)
+    try:
+        kernel = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read a PSF kernel ({exc})") from None
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
+        raise ValueError(f"{path}: a PSF kernel must be an odd square array, got {kernel.shape}")
+    if not np.all(np.isfinite(kernel)) or np.any(kernel < 0) or not kernel.sum() > 0:
+        raise ValueError(f"{path}: a PSF kernel must be finite, non-negative, with a positive sum")
     return kernel / kernel.sum()
 
 
@@ -82,14 +104,20 @@ class Instrument:
         return counts/s per pixel, shape (..., N, N)."""
         s, n = self.supersampling, self.n_pix
         blocks = surface_brightness.reshape(*surface_brightness.shape[:-2], n, s, n, s)
-        return blocks.mean(axis=(-3, -1)) * self.pixel_area_arcsec2
+        return blocks.mean(axis=(-3, -1), dtype=np.float64) * self.pixel_area_arcsec2
 
     def convolve(self, image: np.ndarray) -> np.ndarray:
-        """Convolve (..., N, N) images with the PSF (zero padding outside the field)."""
+        """Convolve (..., N, N) images with the PSF.
+
+        Outside the field the image is continued by its edge values (lenstronomy's convention
+        for a Gaussian PSF: ``scipy.ndimage.gaussian_filter(mode="nearest")``).
+        """
         if self.psf_kernel is None:
             return image
+        half = self.psf_kernel.shape[0] // 2
+        pad = [(0, 0)] * (image.ndim - 2) + [(half, half), (half, half)]
         kernel = self.psf_kernel.reshape((1,) * (image.ndim - 2) + self.psf_kernel.shape)
-        return fftconvolve(image, kernel, mode="same", axes=(-2, -1))
+        return fftconvolve(np.pad(image, pad, mode="edge"), kernel, mode="valid", axes=(-2, -1))
 
     def variance(self, model: np.ndarray) -> np.ndarray:
         """Per-pixel noise variance of a noiseless image [counts/s]: unit (counts/s)^2."""

@@ -36,6 +36,20 @@ def power_law_masses(
     return (lo + u * (hi - lo)) ** (1.0 / p)
 
 
+def power_law_mean_mass(mass_min_msun: float, mass_max_msun: float, slope: float) -> float:
+    """Mean mass [Msun] of dN/dm proportional to m**slope on [m_min, m_max]."""
+    lo, hi = float(mass_min_msun), float(mass_max_msun)
+    if hi <= lo:
+        return lo
+
+    def integral(power):  # int_lo^hi m**power dm
+        if np.isclose(power, -1.0):
+            return np.log(hi / lo)
+        return (hi ** (power + 1.0) - lo ** (power + 1.0)) / (power + 1.0)
+
+    return float(integral(slope + 1.0) / integral(slope))
+
+
 def uniform_in_disk(rng: np.random.Generator, n: int, radius_arcsec: float):
     """`n` positions (x, y) [arcsec] uniform in area within `radius_arcsec` of the origin."""
     r = radius_arcsec * np.sqrt(rng.random(n))

@@ -4,6 +4,12 @@ The recipe of one image: draw a macro lens (SIE + external shear) and an ellipti
 draw the class's substructure (none, CDM subhalos, or an axion vortex / granule field), ray-shoot a
 supersampled grid in float64, bin to pixels, convolve with the PSF and add noise.
 
+Rendering (`render_models`) makes the noiseless image with substructure and the same image
+without it in one pass: the macro deflection (exact, every ray) is shared, the substructure
+deflection is evaluated on the ray grid by `Substructure.grid_deflection` (within
+`GRID_TOLERANCE_ARCSEC` of the exact sum), and the two source evaluations, binnings and PSF
+convolutions run as one stacked array. `substructure_chi` compares the two.
+
 Randomness: image `k` of class `c` uses `SeedSequence(seed, spawn_key=(c, k))`, so an image does
 not depend on the shard it lands in, on how many shards there are, or on the order jobs ran in.
 """
@@ -15,9 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from darklens import CLASS_NAMES
-from darklens.instrument import Instrument, gaussian_psf_kernel
+from darklens.instrument import Instrument, gaussian_psf_kernel, load_psf_kernel
+from darklens.lensing.sie import sie_shear_source_plane
 from darklens.light import SersicEllipse
 from darklens.populations import symmetric_pair, uniform
+from darklens.presets import resolve
 from darklens.substructure import SUBSTRUCTURE_MODELS, Substructure
 
 UNITS = {
@@ -43,6 +51,10 @@ UNITS = {
     "substructure_mass_msun": "Msun",
     "axion_mass_ev": "eV",
     "de_broglie_arcsec": "arcsec",
+    "vortex_length_arcsec": "arcsec",
+    "vortex_angle_rad": "radian",
+    "kappa_rms": "dimensionless",
+    "granule_length_arcsec": "arcsec",
     "subhalos/mass_msun": "Msun",
     "subhalos/x_arcsec": "arcsec",
     "subhalos/y_arcsec": "arcsec",
@@ -56,7 +68,13 @@ def image_rng(seed: int, class_name: str, image_index: int) -> np.random.Generat
 
 
 def build_instrument(instrument_cfg: dict, psf_kernel: np.ndarray | None = None) -> Instrument:
-    """An `Instrument` from the config's `instrument` section (a kernel overrides the FWHM)."""
+    """An `Instrument` from the config's `instrument` section.
+
+    The PSF is, in order: `psf_kernel` if given, the kernel file `psf_kernel_file` if set, a
+    Gaussian of `psf_fwhm_arcsec` if > 0, else none.
+    """
+    if psf_kernel is None and instrument_cfg.get("psf_kernel_file"):
+        psf_kernel = load_psf_kernel(instrument_cfg["psf_kernel_file"])
     if psf_kernel is None and instrument_cfg.get("psf_fwhm_arcsec"):
         psf_kernel = gaussian_psf_kernel(
             instrument_cfg["psf_fwhm_arcsec"], instrument_cfg["pixel_scale_arcsec"]
@@ -82,11 +100,18 @@ class ImageParameters:
     record: dict = field(default_factory=dict)
 
 
-def draw_macro_model(rng: np.random.Generator, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
+def _pair(rng: np.random.Generator, cfg: dict, first: str, second: str, max_key: str):
+    """Two draws: U(range) for keys `first`/`second` when both are set, else U(-max, max)."""
+    if cfg.get(first) is not None and cfg.get(second) is not None:
+        return uniform(rng, cfg[first]), uniform(rng, cfg[second])
+    return symmetric_pair(rng, cfg[max_key])
+
+
+def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
     """Draw SIE + shear lens and Sersic source parameters from the configured ranges."""
-    e1, e2 = symmetric_pair(rng, lens_cfg["ellipticity_max"])
+    e1, e2 = _pair(rng, lens_cfg, "e1", "e2", "ellipticity_max")
     cx, cy = symmetric_pair(rng, lens_cfg["center_max_arcsec"])
-    g1, g2 = symmetric_pair(rng, lens_cfg["shear_max"])
+    g1, g2 = _pair(rng, lens_cfg, "gamma1", "gamma2", "shear_max")
     lens = {
         "theta_E": uniform(rng, lens_cfg["theta_E_arcsec"]),
         "e1": e1,
@@ -94,7 +119,7 @@ def draw_macro_model(rng: np.random.Generator, lens_cfg: dict, source_cfg: dict,
         "center_x": cx,
         "center_y": cy,
     }
-    se1, se2 = symmetric_pair(rng, source_cfg["ellipticity_max"])
+    se1, se2 = _pair(rng, source_cfg, "e1", "e2", "ellipticity_max")
     sx, sy = symmetric_pair(rng, source_cfg["center_max_arcsec"])
     source = {
         "amp": uniform(rng, source_cfg["amp"]),
@@ -139,22 +164,82 @@ def macro_deflection(params: ImageParameters, x: np.ndarray, y: np.ndarray):
     return ax + sx, ay + sy
 
 
-def render(
+#: Rows of the ray grid rendered at once (keeps each step's arrays in the CPU cache).
+ROW_BLOCK = 32
+
+
+def render_models(
     instrument: Instrument,
     params: ImageParameters,
-    alpha_x: np.ndarray,
-    alpha_y: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-) -> np.ndarray:
-    """Noiseless image [counts/s per pixel] for ray positions (x, y) and their deflections."""
+    substructure: Substructure,
+    rays: tuple[np.ndarray, np.ndarray],
+    sub_deflection: tuple[np.ndarray, np.ndarray] | None = None,
+    with_smooth: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Noiseless images [counts/s per pixel] with and without the substructure: (model, smooth).
+
+    rays: the instrument's ray grid (x, y) [arcsec]. sub_deflection: the substructure's
+    deflection on it (computed with `Substructure.grid_deflection` when not given).
+    Without substructure both are the same array; `with_smooth=False` skips the image
+    without substructure (smooth is then None unless there is no substructure). Deflections
+    and ray positions are float64; surface brightnesses are evaluated in float32 (relative
+    error ~1e-6).
+    """
+    x, y = rays
     source = SersicEllipse(**params.source)
-    surface_brightness = source.surface_brightness(x - alpha_x, y - alpha_y)
-    if params.lens_light is not None:
-        surface_brightness = surface_brightness + SersicEllipse(
-            **params.lens_light
-        ).surface_brightness(x, y)
-    return instrument.convolve(instrument.bin(surface_brightness))
+    lens_light = SersicEllipse(**params.lens_light) if params.lens_light is not None else None
+    perturbed = not substructure.is_empty
+    smooth = with_smooth or not perturbed
+    if perturbed:
+        sub_x, sub_y = sub_deflection or substructure.grid_deflection(instrument)
+    sb = np.empty((smooth + perturbed,) + x.shape, dtype=np.float32)
+    for start in range(0, x.shape[0], ROW_BLOCK):
+        rows = slice(start, start + ROW_BLOCK)
+        bx, by = sie_shear_source_plane(x[rows], y[rows], **params.lens, **params.shear)
+        if smooth:
+            sb[0, rows] = source.surface_brightness(bx, by, np.float32)
+        if perturbed:
+            bx -= sub_x[rows]
+            by -= sub_y[rows]
+            sb[-1, rows] = source.surface_brightness(bx, by, np.float32)
+        if lens_light is not None:
+            sb[:, rows] += lens_light.surface_brightness(x[rows], y[rows], np.float32)
+    images = instrument.convolve(instrument.bin(sb))
+    return images[-1], (images[0] if smooth else None)
+
+
+@dataclass
+class SimulatedImage:
+    """Everything about one image: drawn parameters, substructure, noiseless and noisy images."""
+
+    params: ImageParameters
+    substructure: Substructure
+    model: np.ndarray
+    smooth: np.ndarray
+    noisy: np.ndarray
+    record: dict
+
+
+def simulate_image_details(
+    instrument: Instrument,
+    common: dict,
+    class_name: str,
+    class_settings: dict,
+    rng: np.random.Generator,
+    rays: tuple[np.ndarray, np.ndarray],
+) -> SimulatedImage:
+    """Draw and render one image; the noise is drawn last from the same generator."""
+    params = draw_macro_model(rng, common["lens"], common["source"], common["lens_light"])
+    substructure: Substructure = SUBSTRUCTURE_MODELS[class_name](
+        rng, class_settings, params, common, instrument
+    )
+    model, smooth = render_models(instrument, params, substructure, rays)
+    chi = 0.0 if substructure.is_empty else instrument.signal_chi(model, smooth)
+    noisy = instrument.add_noise(model, rng)
+    snr, peak_snr = instrument.snr(model)
+    record = {**params.record, **substructure.record, "snr": snr, "peak_snr": peak_snr}
+    record["substructure_chi"] = chi
+    return SimulatedImage(params, substructure, model, smooth, noisy, record)
 
 
 def simulate_image(
@@ -166,24 +251,8 @@ def simulate_image(
     rays: tuple[np.ndarray, np.ndarray],
 ):
     """One noisy image [counts/s per pixel], its record of parameters and its subhalo list."""
-    x, y = rays
-    params = draw_macro_model(rng, common["lens"], common["source"], common["lens_light"])
-    substructure: Substructure = SUBSTRUCTURE_MODELS[class_name](
-        rng, class_settings, params, common, instrument
-    )
-    ax, ay = macro_deflection(params, x, y)
-    smooth = render(instrument, params, ax, ay, x, y)
-    if substructure.is_empty:
-        model, chi = smooth, 0.0
-    else:
-        sub_x, sub_y = substructure.deflection(x, y)
-        model = render(instrument, params, ax + sub_x, ay + sub_y, x, y)
-        chi = instrument.signal_chi(model, smooth)
-    noisy = instrument.add_noise(model, rng)
-    snr, peak_snr = instrument.snr(model)
-    record = {**params.record, **substructure.record, "snr": snr, "peak_snr": peak_snr}
-    record["substructure_chi"] = chi
-    return noisy, record, substructure.subhalos
+    image = simulate_image_details(instrument, common, class_name, class_settings, rng, rays)
+    return image.noisy, image.record, image.substructure.subhalos
 
 
 def shard_image_indices(images_per_class: int, images_per_shard: int, shard: int) -> range:
@@ -212,25 +281,30 @@ def simulate_shard(
 ) -> dict:
     """Simulate shard `shard` of `class_name`.
 
-    common: the simulation config without `classes` (instrument, lens, source, lens_light, counts).
+    common: the simulation config without `classes` (preset, instrument, lens, source,
+    lens_light, counts); the preset is applied here (`darklens.presets.resolve`).
     class_settings: `simulation.classes[class_name]`.
     Returns {"images": float32 (n, N, N), "params": {name: (n,) array},
-    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "image_index": (n,)}.
+    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "image_index": (n,),
+    "resolved": {"simulation": resolved common, "class_settings": resolved class settings}}.
+    Memory: the images of the shard plus one image's working arrays.
     """
     if class_name not in SUBSTRUCTURE_MODELS:
         raise ValueError(f"unknown class {class_name!r}; known: {list(SUBSTRUCTURE_MODELS)}")
+    common, class_settings = resolve(common, class_name, class_settings)
     indices = shard_image_indices(common["images_per_class"], common["images_per_shard"], shard)
     instrument = build_instrument(common["instrument"], psf_kernel)
     rays = instrument.ray_grid()
-    images, records, subhalo_lists = [], [], []
-    for k in indices:
+    n_pix = instrument.n_pix
+    images = np.empty((len(indices), n_pix, n_pix), dtype=np.float32)
+    records, subhalo_lists = [], []
+    for row, k in enumerate(indices):
         noisy, record, subhalos = simulate_image(
             instrument, common, class_name, class_settings, image_rng(seed, class_name, k), rays
         )
-        images.append(noisy)
+        images[row] = noisy
         records.append(record)
         subhalo_lists.append(subhalos)
-    images = np.stack(images).astype(np.float32)
     if not np.all(np.isfinite(images)):
         raise FloatingPointError(f"{class_name} shard {shard}: the simulator produced NaN or inf")
     params = {key: np.array([r[key] for r in records]) for key in records[0]}
@@ -245,4 +319,5 @@ def simulate_shard(
         "subhalos": subhalos,
         "subhalo_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         "image_index": np.asarray(indices, dtype=np.int64),
+        "resolved": {"simulation": common, "class_settings": class_settings},
     }

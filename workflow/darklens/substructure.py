@@ -3,6 +3,11 @@
 Each model is a function `(rng, class_settings, macro_params, common, instrument) -> Substructure`
 registered in `SUBSTRUCTURE_MODELS` under its class name; adding a class means adding one function
 here (and its schema entry), nothing in the workflow.
+
+The subhalo count of `cdm` is Poisson(mean), fixed, or set by a substructure mass fraction
+f_sub: N ~ Poisson(f_sub M_lens(< radius) / <m>), where M_lens(< radius) = pi Sigma_crit
+theta_E radius is the projected mass of the macro lens (as an SIS of the drawn theta_E) within the
+disk where subhalos are placed and <m> the mean of the mass function.
 """
 
 from __future__ import annotations
@@ -14,9 +19,21 @@ import numpy as np
 
 from darklens.cosmology import DEFAULT_COSMOLOGY as COSMOLOGY
 from darklens.cosmology import concentration_subhalo
-from darklens.populations import log_uniform, power_law_masses, uniform_in_disk
+from darklens.populations import (
+    log_uniform,
+    power_law_masses,
+    power_law_mean_mass,
+    uniform_in_disk,
+)
 
 POPULATION_CHUNK = 64  # subhalos evaluated at once: bounds memory to chunk x rays float64 arrays
+#: Bound on the deflection error of the fast ray-grid evaluation of a population
+#: (``darklens.lensing.grid``); images then agree with an exact evaluation to ~1e-6 of their
+#: peak (tests/test_image_vs_lenstronomy.py). Unit: arcsec.
+GRID_TOLERANCE_ARCSEC = 1e-5
+#: Granule fields are generated on a grid of at most this fraction of the correlation length per
+#: node (then interpolated to the rays). Unit: dimensionless.
+GRANULE_NODES_PER_LENGTH = 8
 
 
 def _no_subhalos() -> dict:
@@ -28,7 +45,9 @@ class Substructure:
     """Perturbers of one image.
 
     population: (profile class, {parameter: (K,) array}) summed over K members, or None.
-    field_deflection: callable (x, y) -> (alpha_x, alpha_y) for grid-based perturbers, or None.
+    field_deflection: callable (x, y) -> (alpha_x, alpha_y) for grid-based perturbers, or None;
+        it accepts the instrument's ray grid only.
+    field_convergence: the convergence of the grid-based perturber on the ray grid, or None.
     record: per-image scalars to store. subhalos: {"mass_msun", "x_arcsec", "y_arcsec"} arrays.
     """
 
@@ -36,6 +55,7 @@ class Substructure:
     field_deflection: Callable | None = None
     record: dict = field(default_factory=dict)
     subhalos: dict = field(default_factory=_no_subhalos)
+    field_convergence: np.ndarray | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -55,6 +75,31 @@ class Substructure:
             ax, ay = ax + fx, ay + fy
         return ax, ay
 
+    def grid_deflection(self, instrument, tolerance_arcsec: float = GRID_TOLERANCE_ARCSEC):
+        """Summed deflection [arcsec] at the instrument's ray grid, (N s, N s) arrays.
+
+        Populations use ``darklens.lensing.grid`` (within ``tolerance_arcsec`` of the exact sum
+        at every ray); grid fields are already on the ray grid.
+        """
+        from darklens.lensing.grid import grid_population_deflection
+
+        n_rays = instrument.n_pix * instrument.supersampling
+        ax, ay = np.zeros((n_rays, n_rays)), np.zeros((n_rays, n_rays))
+        if self.population is not None:
+            profile, params = self.population
+            ax, ay = grid_population_deflection(
+                profile,
+                params,
+                instrument.n_pix,
+                instrument.pixel_scale_arcsec,
+                instrument.supersampling,
+                tolerance_arcsec,
+            )
+        if self.field_deflection is not None:
+            fx, fy = self.field_deflection(*instrument.ray_grid())
+            ax, ay = ax + fx, ay + fy
+        return ax, ay
+
 
 def no_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
     """The smooth `no_sub` class: nothing beyond the macro lens."""
@@ -67,8 +112,7 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
     from darklens.lensing import PointMass
 
     lens = common["lens"]
-    count = class_settings["n_subhalos"]
-    n = int(rng.poisson(count["mean"])) if count["distribution"] == "poisson" else count["mean"]
+    n = _subhalo_count(rng, class_settings, macro, lens)
     masses = power_law_masses(
         rng,
         n,
@@ -95,6 +139,21 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
     record = {"n_subhalos": n, "substructure_mass_msun": float(masses.sum())}
     subhalos = {"mass_msun": masses, "x_arcsec": x, "y_arcsec": y}
     return Substructure(population=population if n else None, record=record, subhalos=subhalos)
+
+
+def _subhalo_count(rng, settings, macro, lens) -> int:
+    count = settings["n_subhalos"]
+    if count["distribution"] == "fixed":
+        return int(count["mean"])
+    mean = count["mean"]
+    if count["distribution"] == "mass_fraction":
+        sigma_crit = COSMOLOGY.sigma_crit(lens["z_lens"], lens["z_source"])  # Msun / arcsec^2
+        lens_mass = np.pi * sigma_crit * macro.lens["theta_E"] * settings["radius_arcsec"]
+        mean_mass = power_law_mean_mass(
+            settings["mass_min_msun"], settings["mass_max_msun"], settings["mass_function_slope"]
+        )
+        mean = count["mass_fraction"] * lens_mass / mean_mass
+    return int(rng.poisson(mean))
 
 
 def axion_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
@@ -140,18 +199,30 @@ def _vortex(rng, settings, macro, lens, wavelength, record) -> Substructure:
 
 
 def _granules(rng, settings, instrument, wavelength, record) -> Substructure:
+    """A Gaussian random field of convergence on the field of view, its deflection by FFT.
+
+    The field is made on a grid of n_rays / f nodes of f ray pixels (plus 3 nodes around it),
+    f the largest divisor of n_rays with f ray pixels <= length / GRANULE_NODES_PER_LENGTH (a
+    field smooth on that grid), solved there and interpolated to the rays (6-point Lagrange).
+    """
     from darklens.lensing.fft_poisson import deflection_from_convergence, gaussian_random_field
+    from darklens.lensing.grid import MARGIN, lagrange_upsample
 
     n_rays = instrument.n_pix * instrument.supersampling
     ray_pixel = instrument.pixel_scale_arcsec / instrument.supersampling
-    kappa = gaussian_random_field(
-        n_rays,
-        ray_pixel,
-        settings["correlation_length_factor"] * wavelength,
-        settings["sigma_kappa"],
-        rng,
+    length = settings["correlation_length_factor"] * wavelength
+    factor = max(
+        f
+        for f in range(1, n_rays + 1)
+        if n_rays % f == 0 and (f == 1 or f * ray_pixel <= length / GRANULE_NODES_PER_LENGTH)
     )
-    alpha_x, alpha_y = deflection_from_convergence(kappa, ray_pixel)
+    nodes = n_rays // factor + 2 * MARGIN
+    kappa_nodes = gaussian_random_field(
+        nodes, factor * ray_pixel, length, settings["sigma_kappa"], rng
+    )
+    alpha_nodes = deflection_from_convergence(kappa_nodes, factor * ray_pixel)
+    alpha_x, alpha_y = (lagrange_upsample(a, factor) for a in alpha_nodes)
+    kappa = lagrange_upsample(kappa_nodes, factor)
 
     def on_ray_grid(x, y):
         if x.shape != kappa.shape:
@@ -163,8 +234,9 @@ def _granules(rng, settings, instrument, wavelength, record) -> Substructure:
         "n_subhalos": 0,
         "substructure_mass_msun": 0.0,
         "kappa_rms": float(np.sqrt(np.mean(kappa**2))),
+        "granule_length_arcsec": float(length),
     }
-    return Substructure(field_deflection=on_ray_grid, record=record)
+    return Substructure(field_deflection=on_ray_grid, record=record, field_convergence=kappa)
 
 
 SUBSTRUCTURE_MODELS = {
