@@ -42,13 +42,16 @@ def cmd_simulate(args) -> None:
 
     common = _json(args.common)
     class_settings = _json(args.class_settings)
-    kernel = np.load(args.psf_kernel) if args.psf_kernel else None
+    from darklens.instrument import load_psf_kernel
+
+    kernel = load_psf_kernel(args.psf_kernel) if args.psf_kernel else None
     data = simulate_shard(common, args.class_name, class_settings, args.shard, args.seed, kernel)
     attrs = {
         "class_name": args.class_name,
         "seed": args.seed,
         "shard": args.shard,
         "config": {"simulation": common, "class_settings": class_settings},
+        "resolved_config": data["resolved"],  # after the preset (darklens.presets)
     }
     from darklens.instrument import SNR_DEFINITION
     from darklens.simulate import UNITS
@@ -67,6 +70,24 @@ def cmd_simulate(args) -> None:
         float(np.median(chi)),
         100.0 * float(np.mean(chi > 1.0)),
     )
+
+
+def cmd_gallery(args) -> None:
+    from darklens.gallery import gallery_figure
+    from darklens.instrument import load_psf_kernel
+
+    kernel = load_psf_kernel(args.psf_kernel) if args.psf_kernel else None
+    gallery_figure(
+        _json(args.common),
+        args.class_name,
+        _json(args.class_settings),
+        args.seed,
+        args.output,
+        n_images=args.n_images,
+        image_file=args.images,
+        psf_kernel=kernel,
+    )
+    log.info("%s: gallery of %d %s images", args.output, args.n_images, args.class_name)
 
 
 def cmd_merge(args) -> None:
@@ -168,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--psf-kernel", help=".npy PSF kernel sampled on the pixel grid")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("gallery", help="gallery figure of one class (re-simulated, checked)")
+    p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--common", required=True, help="JSON of simulation settings minus classes")
+    p.add_argument("--class-settings", required=True, help="JSON of simulation.classes[class]")
+    p.add_argument("--psf-kernel", help="PSF kernel file (.npy or text)")
+    p.add_argument("--n-images", type=int, default=4)
+    p.add_argument("--images", help="the class file, to check the images against")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("merge", help="merge the shards of one class")
     p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)

@@ -43,6 +43,22 @@ def class_settings_json(cls):
     return canonical_json(SIM["classes"][cls])
 
 
+def psf_kernel_input(wildcards):
+    """The pixelated PSF kernel file, when the (preset-resolved) config names one."""
+    from darklens.presets import resolve
+
+    common = resolve({k: v for k, v in SIM.items() if k != "classes"})[0]
+    path = common["instrument"].get("psf_kernel_file")
+    return {"psf_kernel": path} if path else {}
+
+
+def gallery_outputs():
+    """One gallery figure per class (simulated data only: it re-simulates the images)."""
+    if config.get("import", {}).get("root"):
+        return []
+    return expand("results/figures/gallery_{cls}.png", cls=CLASS_NAMES)
+
+
 def shard_files(wildcards):
     return expand("data/shards/{cls}/{shard}.h5", cls=wildcards.cls, shard=SHARDS)
 
@@ -95,4 +111,5 @@ def all_outputs():
         "results/figures/samples.png",
         *expand("results/confusion_matrix_{model}.png", model=MODELS),
         *run_files("checkpoint.pt"),
+        *gallery_outputs(),
     ]

@@ -56,3 +56,30 @@ rule sample_images:
     shell:
         "python -m darklens plot samples --output {output}"
         " --residuals {input.residuals} -- {input.images} > {log} 2>&1"
+
+
+rule gallery:
+    input:
+        unpack(psf_kernel_input),
+        images="data/{cls}.h5",
+    output:
+        "results/figures/gallery_{cls}.png",
+    log:
+        "logs/gallery/{cls}.log",
+    benchmark:
+        "logs/benchmark/gallery/{cls}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        seed=config["seed"],
+        common=lambda wildcards: simulation_common_json(),
+        class_settings=lambda wildcards: class_settings_json(wildcards.cls),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m darklens gallery --class {wildcards.cls}"
+        " --seed {params.seed} --common {params.common:q}"
+        " --class-settings {params.class_settings:q} --n-images 4"
+        " --images {input.images} --output {output} > {log} 2>&1"

@@ -1,4 +1,6 @@
 rule simulate_shard:
+    input:
+        unpack(psf_kernel_input),
     output:
         "data/shards/{cls}/{shard}.h5",
     log:

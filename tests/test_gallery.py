@@ -1,0 +1,25 @@
+"""The gallery figure: re-simulated images equal the stored ones; a PNG per class."""
+
+import numpy as np
+import pytest
+from darklens.config import load_config
+from darklens.gallery import gallery_figure
+from darklens.simulate import simulate_shard
+
+
+def test_gallery_checks_the_class_file_and_writes_a_png(repo, tmp_path):
+    from darklens.data import write_image_file
+
+    sim = load_config(repo / "config.yaml")["simulation"]
+    common = {k: v for k, v in sim.items() if k != "classes"}
+    common.update(images_per_class=2, images_per_shard=2)
+    common["instrument"] = {**common["instrument"], "n_pix": 24}
+    data = simulate_shard(common, "cdm", sim["classes"]["cdm"], 0, 5)
+    write_image_file(tmp_path / "cdm.h5", data, {"class_name": "cdm"})
+    out = tmp_path / "gallery.png"
+    gallery_figure(common, "cdm", sim["classes"]["cdm"], 5, out, 1, tmp_path / "cdm.h5")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data["images"][0] += np.float32(1.0)
+    write_image_file(tmp_path / "cdm.h5", data, {"class_name": "cdm"})
+    with pytest.raises(ValueError, match="differs from its simulation"):
+        gallery_figure(common, "cdm", sim["classes"]["cdm"], 5, out, 1, tmp_path / "cdm.h5")

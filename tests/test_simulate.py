@@ -1,0 +1,245 @@
+"""Simulator: physical identities, finiteness over 1e5 draws, presets, granules, counts, PSF files.
+
+The finiteness test draws the parameters of 100,000 images of every class (macro model, source,
+substructure) and evaluates them at rays: the lens centre, the source centre, every subhalo
+centre exactly, a pixel centre and random rays (not 100,000 full images; full images of every
+class with subhalos snapped onto rays are rendered separately).
+"""
+
+import numpy as np
+import pytest
+from darklens import CLASS_NAMES
+from darklens.config import load_config
+from darklens.instrument import Instrument, load_psf_kernel
+from darklens.light import SersicEllipse
+from darklens.simulate import (
+    ImageParameters,
+    build_instrument,
+    draw_macro_model,
+    image_rng,
+    render_models,
+    simulate_shard,
+)
+from darklens.substructure import SUBSTRUCTURE_MODELS, Substructure
+
+
+@pytest.fixture(scope="module")
+def sim(repo):
+    config = load_config(repo / "config.yaml")["simulation"]
+    common = {k: v for k, v in config.items() if k != "classes"}
+    return common, config["classes"]
+
+
+def _small(common, n_pix=32, images=4):
+    common = {**common, "images_per_class": images, "images_per_shard": images}
+    common["instrument"] = {**common["instrument"], "n_pix": n_pix}
+    return common
+
+
+def test_mean_convergence_inside_the_einstein_radius_of_an_sis_is_one():
+    from darklens.lensing import SIS
+
+    theta_e = 1.3
+    r = (np.arange(4000) + 0.5) / 4000 * theta_e  # midpoint rule in r, exact in angle
+    kappa = SIS(theta_E=theta_e, center_x=0.2, center_y=-0.1).convergence(0.2 + r, -0.1 + 0 * r)
+    mean = np.sum(kappa * 2 * np.pi * r) * (theta_e / 4000) / (np.pi * theta_e**2)
+    assert mean == pytest.approx(1.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("beta", [0.2, 0.5, 0.8])
+def test_total_magnification_of_a_small_source_behind_an_sis(beta):
+    """mu = 2 theta_E / beta for beta < theta_E, measured as lensed / unlensed flux."""
+    theta_e = 1.0
+    instrument = Instrument(160, 0.025, 4, 1.0, 1.0)
+    source = {"amp": 1.0, "R_sersic": 0.02, "n_sersic": 1.0, "center_x": beta, "center_y": 0.0}
+    lens = {"theta_E": theta_e, "e1": 0.0, "e2": 0.0, "center_x": 0.0, "center_y": 0.0}
+    params = ImageParameters(lens, {"gamma1": 0.0, "gamma2": 0.0}, source)
+    lensed, _ = render_models(instrument, params, Substructure(), instrument.ray_grid())
+    x, y = instrument.ray_grid()
+    unlensed = instrument.bin(SersicEllipse(**source).surface_brightness(x, y)).sum()
+    assert lensed.sum() / unlensed == pytest.approx(2 * theta_e / beta, rel=0.01)
+
+
+def test_no_nan_or_inf_in_1e5_draws_of_every_class(sim):
+    """1e5 draws per class of the macro lens and of the class's perturbers (with the
+    simulator's samplers), every profile evaluated at the lens centre, the perturber centres
+    (exactly), a pixel centre and random rays; the source at the lensed rays of 2,000 draws."""
+    from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
+    from darklens.lensing import SIE, TNFW, PointMass, Shear
+    from darklens.populations import log_uniform, power_law_masses, uniform_in_disk
+
+    common, classes = sim
+    lens_cfg, n = common["lens"], 100_000
+    rng = np.random.default_rng(2026)
+
+    def uniform(bounds):
+        return rng.uniform(*bounds, n)
+
+    lens = SIE(
+        theta_E=uniform(lens_cfg["theta_E_arcsec"]),
+        e1=uniform([-lens_cfg["ellipticity_max"], lens_cfg["ellipticity_max"]]),
+        e2=uniform([-lens_cfg["ellipticity_max"], lens_cfg["ellipticity_max"]]),
+        center_x=uniform([-lens_cfg["center_max_arcsec"], lens_cfg["center_max_arcsec"]]),
+        center_y=uniform([-lens_cfg["center_max_arcsec"], lens_cfg["center_max_arcsec"]]),
+    )
+    shear = Shear(gamma1=uniform([-0.05, 0.05]), gamma2=uniform([-0.05, 0.05]))
+    cdm, axion = classes["cdm"], classes["axion"]
+    masses = power_law_masses(rng, n, cdm["mass_min_msun"], cdm["mass_max_msun"], -1.9)
+    dx, dy = uniform_in_disk(rng, n, cdm["radius_arcsec"])
+    sub_x, sub_y = lens.center_x + dx, lens.center_y + dy
+    rs, alpha_rs = DEFAULT_COSMOLOGY.nfw_angles(masses, concentration_subhalo(masses), 0.5, 1.0)
+    m_a = np.array([log_uniform(rng, axion["axion_mass_ev"]) for _ in range(1000)])
+    length = np.resize(DEFAULT_COSMOLOGY.axion_de_broglie_arcsec(m_a, 0.5), n)
+    perturbers = {
+        "no_sub": [],
+        "cdm_point_mass": [PointMass(DEFAULT_COSMOLOGY.theta_E_point_mass(masses, 0.5, 1.0))],
+        "cdm_tnfw": [TNFW(Rs=rs, alpha_Rs=alpha_rs, r_trunc=cdm["truncation_factor"] * rs)],
+        "axion_vortex": [PointMass(DEFAULT_COSMOLOGY.theta_E_point_mass(3e8, 0.5, 1.0))],
+    }
+    for name, members in perturbers.items():
+        for x, y in [
+            (lens.center_x, lens.center_y),
+            (sub_x, sub_y),
+            (sub_x + 0.5 * length, sub_y),
+            (np.full(n, 0.04), np.full(n, -0.04)),
+            (rng.uniform(-3, 3, n), rng.uniform(-3, 3, n)),
+        ]:
+            ax, ay = lens.deflection(x, y)
+            sx, sy = shear.deflection(x, y)
+            for member in members:
+                kw = {k: v for k, v in member.kwargs().items() if not k.startswith("center")}
+                cx = sub_x if name != "axion_vortex" else sub_x + 0.5 * length
+                member = type(member)(**kw, center_x=cx, center_y=sub_y)
+                mx, my = member.deflection(x, y)
+                ax, ay = ax + mx, ay + my
+            assert np.isfinite(ax + sx).all() and np.isfinite(ay + sy).all(), name
+    instrument = build_instrument(_small(common, n_pix=16)["instrument"])
+    for class_name in CLASS_NAMES:
+        settings = dict(classes[class_name])
+        for variant in ["vortex", "granules"] if class_name == "axion" else [None]:
+            settings["variant"] = variant or settings.get("variant")
+            for _ in range(2000 if variant != "granules" else 200):
+                params = draw_macro_model(rng, common["lens"], common["source"], {})
+                sub = SUBSTRUCTURE_MODELS[class_name](rng, settings, params, common, instrument)
+                x = np.array([params.lens["center_x"], params.source["center_x"], 0.04])
+                y = np.array([params.lens["center_y"], params.source["center_y"], -0.04])
+                bx, by = SIE(**params.lens).deflection(x, y)
+                sb = SersicEllipse(**params.source).surface_brightness(x - bx, y - by)
+                assert np.isfinite(sb).all()
+                if sub.field_convergence is not None:
+                    assert np.isfinite(sub.field_convergence).all()
+
+
+@pytest.mark.parametrize("profile", ["point_mass", "tnfw"])
+def test_full_images_with_subhalos_on_rays_and_pixel_centres_are_finite(sim, profile):
+    common, classes = sim
+    common = _small(common)
+    instrument = build_instrument(common["instrument"])
+    rng = np.random.default_rng(5)
+    ray = instrument.pixel_scale_arcsec / instrument.supersampling
+    for _ in range(20):
+        params = draw_macro_model(rng, common["lens"], common["source"], {})
+        settings = {**classes["cdm"], "profile": profile}
+        sub = SUBSTRUCTURE_MODELS["cdm"](rng, settings, params, common, instrument)
+        members = sub.population[1]
+        half = len(members["center_x"]) // 2
+        for key in ("center_x", "center_y"):  # half on rays, half on pixel centres
+            members[key][:half] = (np.round(members[key][:half] / ray - 0.5) + 0.5) * ray
+            members[key][half:] = (
+                np.round(members[key][half:] / instrument.pixel_scale_arcsec - 0.5) + 0.5
+            ) * instrument.pixel_scale_arcsec
+        members["center_x"][0], members["center_y"][0] = params.lens["center_x"], 0.5 * ray
+        model, smooth = render_models(instrument, params, sub, instrument.ray_grid())
+        assert np.isfinite(model).all() and np.isfinite(smooth).all()
+
+
+def test_shards_do_not_change_images_and_store_the_resolved_preset(sim):
+    common, classes = sim
+    common = _small(common, images=6)
+    whole = simulate_shard({**common, "images_per_shard": 6}, "cdm", classes["cdm"], 0, 3)
+    part = simulate_shard({**common, "images_per_shard": 4}, "cdm", classes["cdm"], 1, 3)
+    assert whole["images"][4:].tobytes() == part["images"].tobytes()
+    assert whole["resolved"]["simulation"]["preset"] == "default"
+    assert np.all(whole["params"]["substructure_chi"] > 0)
+
+
+@pytest.mark.parametrize("preset", ["deeplense_model_i", "euclid", "hst"])
+def test_presets_run_and_set_what_they_promise(sim, preset):
+    from darklens.presets import PRESETS, resolve
+
+    common, classes = sim
+    common = {**common, "preset": preset, "images_per_class": 2, "images_per_shard": 2}
+    resolved, cdm = resolve(common, "cdm", classes["cdm"])
+    for key, value in PRESETS[preset].get("instrument", {}).items():
+        assert resolved["instrument"][key] == value
+    for class_name in CLASS_NAMES:
+        data = simulate_shard(common, class_name, classes[class_name], 0, 1)
+        n_pix = resolved["instrument"]["n_pix"]
+        assert data["images"].shape == (2, n_pix, n_pix)
+        assert np.isfinite(data["images"]).all()
+    if preset == "deeplense_model_i":
+        assert resolved["lens"]["theta_E_arcsec"][0] == pytest.approx(1.6647, rel=1e-4)
+        assert cdm["n_subhalos"]["distribution"] == "fixed" and cdm["n_subhalos"]["mean"] == 25
+        rng = image_rng(1, "no_sub", 0)
+        params = draw_macro_model(rng, resolved["lens"], resolved["source"], {})
+        assert params.lens["e1"] == 0.1 and params.shear["gamma1"] == 0.05
+        assert params.source["e2"] == 0.1 and params.source["R_sersic"] == 0.25
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve({**common, "preset": "jwst"})
+
+
+def test_mass_fraction_sets_the_mean_subhalo_mass(sim):
+    from darklens.cosmology import DEFAULT_COSMOLOGY
+
+    common, classes = sim
+    settings = {
+        **classes["cdm"],
+        "n_subhalos": {"distribution": "mass_fraction", "mean": 0, "mass_fraction": 0.01},
+    }
+    rng = np.random.default_rng(0)
+    instrument = build_instrument(_small(common)["instrument"])
+    totals = []
+    for _ in range(400):
+        params = draw_macro_model(rng, common["lens"], common["source"], {})
+        sub = SUBSTRUCTURE_MODELS["cdm"](rng, settings, params, common, instrument)
+        sigma = DEFAULT_COSMOLOGY.sigma_crit(common["lens"]["z_lens"], common["lens"]["z_source"])
+        lens_mass = np.pi * sigma * params.lens["theta_E"] * settings["radius_arcsec"]
+        totals.append(sub.record["substructure_mass_msun"] / lens_mass)
+    assert np.mean(totals) == pytest.approx(0.01, rel=0.15)
+
+
+def test_granules_deflection_matches_the_analytic_gaussian_blob():
+    """The granule path (coarse grid, FFT solve, Lagrange interpolation to rays) on a blob."""
+    from darklens.lensing.fft_poisson import deflection_from_convergence
+    from darklens.lensing.grid import MARGIN, lagrange_upsample
+
+    n, factor, ray = 32, 4, 0.02
+    pixel = factor * ray
+    node = (np.arange(n + 2 * MARGIN) - MARGIN - 0.5 * (n - 1)) * pixel
+    k0, s = 0.05, 0.4
+    r2 = node[None, :] ** 2 + node[:, None] ** 2
+    ax, _ = deflection_from_convergence(k0 * np.exp(-r2 / (2 * s * s)), pixel)
+    fine = (np.arange(n * factor) - 0.5 * (n * factor - 1)) * ray
+    x, y = np.meshgrid(fine, fine)
+    r = np.hypot(x, y)
+    expected = 2 * k0 * s * s * -np.expm1(-(r**2) / (2 * s * s)) / r**2 * x
+    assert np.abs(lagrange_upsample(ax, factor) - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_granule_images_and_psf_kernel_file(sim, tmp_path):
+    common, classes = sim
+    kernel = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
+    np.save(tmp_path / "psf.npy", kernel)
+    np.savetxt(tmp_path / "psf.txt", kernel)
+    np.testing.assert_allclose(load_psf_kernel(tmp_path / "psf.txt"), kernel / 16)
+    common = _small(common)
+    common["instrument"]["psf_kernel_file"] = str(tmp_path / "psf.npy")
+    assert build_instrument(common["instrument"]).psf_kernel.shape == (3, 3)
+    settings = {**classes["axion"], "variant": "granules"}
+    data = simulate_shard(common, "axion", settings, 0, 2)
+    assert np.isfinite(data["images"]).all()
+    # rms over the field of view (the field has rms sigma_kappa over its slightly larger grid)
+    assert np.all((data["params"]["kappa_rms"] > 0) & (data["params"]["kappa_rms"] < 0.1))
+    np.save(tmp_path / "bad.npy", np.ones((2, 2)))
+    with pytest.raises(ValueError, match="odd square"):
+        load_psf_kernel(tmp_path / "bad.npy")

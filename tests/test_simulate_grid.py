@@ -1,0 +1,73 @@
+"""The fast ray-grid deflection of populations against the exact sum; the Lagrange upsampling."""
+
+import numpy as np
+import pytest
+from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
+from darklens.lensing import TNFW, PointMass, population_deflection
+from darklens.lensing.grid import MARGIN, grid_population_deflection, lagrange_upsample
+from darklens.populations import power_law_masses, uniform_in_disk
+
+N, S, PIXEL = 48, 4, 0.08
+
+
+def _rays():
+    ray = (np.arange(N * S) - 0.5 * (N * S - 1)) * PIXEL / S
+    return np.meshgrid(ray, ray)
+
+
+def _population(profile, n, mass_range, seed):
+    rng = np.random.default_rng(seed)
+    masses = power_law_masses(rng, n, *mass_range, -1.9)
+    x, y = uniform_in_disk(rng, n, 2.2)
+    ray = PIXEL / S
+    x[0], y[0] = 7.5 * ray, -3.5 * ray  # exactly on a ray
+    if n > 1:
+        x[1], y[1] = 0.5 * PIXEL, 1.5 * PIXEL  # exactly on a pixel centre (a coarse node)
+    if profile is TNFW:
+        rs, alpha_rs = DEFAULT_COSMOLOGY.nfw_angles(masses, concentration_subhalo(masses), 0.5, 1)
+        return {"Rs": rs, "alpha_Rs": alpha_rs, "r_trunc": 10 * rs, "center_x": x, "center_y": y}
+    theta_e = DEFAULT_COSMOLOGY.theta_E_point_mass(masses, 0.5, 1.0)
+    return {"theta_E": theta_e, "center_x": x, "center_y": y}
+
+
+@pytest.mark.parametrize("profile", [TNFW, PointMass])
+@pytest.mark.parametrize(
+    "n, mass_range, seed",
+    [(25, (1e8, 1e10), 0), (25, (1e6, 1e10), 1), (4, (1e10, 1e11), 2), (1, (1e9, 1e9), 3)],
+)
+def test_grid_deflection_within_tolerance_of_the_exact_sum(profile, n, mass_range, seed):
+    params = _population(profile, n, mass_range, seed)
+    x, y = _rays()
+    for tolerance in (1e-6, 1e-5):
+        ax, ay = grid_population_deflection(profile, params, N, PIXEL, S, tolerance)
+        ex, ey = population_deflection(profile, params, x, y)
+        assert np.hypot(ax - ex, ay - ey).max() < tolerance
+
+
+def test_other_profiles_and_empty_populations_are_exact():
+    from darklens.lensing import NFW
+
+    params = {"Rs": np.array([0.3]), "alpha_Rs": np.array([0.01])}
+    params.update(center_x=np.array([0.1]), center_y=np.array([-0.2]))
+    x, y = _rays()
+    ax, _ = grid_population_deflection(NFW, params, N, PIXEL, S)
+    np.testing.assert_array_equal(ax, population_deflection(NFW, params, x, y)[0])
+    empty = {"theta_E": np.zeros(0), "center_x": np.zeros(0), "center_y": np.zeros(0)}
+    ax, ay = grid_population_deflection(PointMass, empty, N, PIXEL, S)
+    assert ax.shape == (N * S, N * S) and not ax.any() and not ay.any()
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 4, 5])
+def test_lagrange_upsample_is_exact_for_quintic_polynomials(factor):
+    n = 10
+    node = np.arange(n + 2 * MARGIN) - MARGIN - 0.5 * (n - 1)
+    fine = (np.arange(n * factor) - 0.5 * (n * factor - 1)) / factor
+
+    def poly(x, y):
+        return 0.3 + x - 0.2 * x * y + 0.01 * x**5 - 0.02 * y**4 * x
+
+    coarse = poly(node[None, :], node[:, None])
+    out = lagrange_upsample(np.stack([coarse, 2 * coarse]), factor)
+    expected = poly(fine[None, :], fine[:, None])
+    np.testing.assert_allclose(out[0], expected, atol=1e-9)
+    np.testing.assert_allclose(out[1], 2 * expected, atol=1e-9)
