@@ -1,5 +1,8 @@
 """The tiny workflow end to end, partial reruns by dry run, determinism and bad input."""
 
+import csv
+import hashlib
+import itertools
 import json
 import re
 import shutil
@@ -144,30 +147,53 @@ def test_nothing_to_do_after_a_full_run(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_changing_epochs_reruns_training_and_what_follows_only(tiny_run):
+EVALUATION_RULES = {
+    "collect_metrics",
+    "confusion_matrix",
+    "training_curves",
+    "summarize",
+    "roc_curves",
+    "accuracy_vs_substructure",
+    "attribution_maps",
+}
+SWEEP_RESULT_RULES = {"sweep_train_model", "sweep_collect", "sensitivity_curves"}
+
+
+def test_changing_epochs_reruns_training_and_what_follows_only(tiny_run, tiny_config):
     plan = planned_outputs(tiny_run, "training:\n  epochs: 3\n")
-    assert set(plan) == {"train_model", "collect_metrics", "confusion_matrix", "training_curves"}
-    assert len(plan["train_model"]) == 4 * 4  # 2 models x 2 seeds x 4 files
+    assert set(plan) == {"train_model", *EVALUATION_RULES, *SWEEP_RESULT_RULES}
+    n_models = len(tiny_config["training"]["models"])
+    assert len(plan["train_model"]) == n_models * 2 * 4  # models x 2 seeds x 4 files
+    # the sweep retrains only its own point (2); its point 10 is the main run, retrained above
+    assert {path.split("/")[2] for path in plan["sweep_train_model"]} == {"2"}
 
 
-def test_changing_smoothing_reruns_residuals_and_physics_model_only(tiny_run):
+def test_changing_smoothing_reruns_residuals_and_residual_models_only(tiny_run, tiny_config):
     plan = planned_outputs(tiny_run, "features:\n  smoothing_sigma_px: 1.0\n")
     assert "simulate_shard" not in plan and "merge_class" not in plan
+    assert "sweep_simulate_shard" not in plan and "sweep_merge_class" not in plan
     assert "split_dataset" not in plan
     assert len(plan["residual_features"]) == 3
-    trained = plan["train_model"]
-    assert trained and all("/physics/" in path for path in trained)
+    assert plan["sweep_residual_features"] == {"data/sweep/2/features/cdm.h5"}
+    models = tiny_config["training"]["models"]
+    with_residual = {m for m, spec in models.items() if "residual" in spec["channels"]}
+    trained = plan["train_model"] | plan["sweep_train_model"]
+    assert {path.split("/runs/")[1].split("/")[0] for path in trained} == with_residual
     assert "results/confusion_matrix_baseline.png" not in plan.get("confusion_matrix", set())
+    assert "results/roc_baseline.png" not in plan.get("roc_curves", set())
 
 
-def test_changing_one_class_reruns_only_its_shards(tiny_run):
+def test_changing_one_class_reruns_only_its_shards(tiny_run, tiny_config):
     overlay = "simulation:\n  classes:\n    cdm:\n      mass_max_msun: 2.0e+10\n"
     plan = planned_outputs(tiny_run, overlay)
     assert plan["simulate_shard"] == {"data/shards/cdm/0.h5", "data/shards/cdm/1.h5"}
     assert plan["merge_class"] == {"data/cdm.h5"}
     assert plan["residual_features"] == {"data/features/cdm.h5"}
     assert "split_dataset" not in plan
-    assert len(plan["train_model"]) == 16
+    assert len(plan["train_model"]) == len(tiny_config["training"]["models"]) * 2 * 4
+    # the sweep re-simulates its own cdm point only; its no_sub and axion are the main files
+    sweep_shards = {f"data/sweep/2/shards/cdm/{k}.h5" for k in (0, 1)}
+    assert plan["sweep_simulate_shard"] == sweep_shards
 
 
 def test_same_arrays_whatever_the_cores(tiny_run, tmp_path):
@@ -209,3 +235,99 @@ def test_bad_shard_fails_merge_without_output(tiny_run, tmp_path, damage):
     expected = "not a readable HDF5 file" if damage == "corrupt" else "hold NaN or inf"
     assert expected in log[-1] and "1.h5" in log[-1]
     assert not (workdir / "data" / "cdm.h5").exists()
+
+
+def test_no_image_is_in_two_splits(tiny_run):
+    """Hash the bytes of every image; no hash may appear in two splits (nor twice at all)."""
+    split = json.loads((tiny_run / "data" / "split.json").read_text())
+    images = []
+    for name in CLASS_NAMES:  # global index = class offset + index within the class
+        with h5py.File(tiny_run / "data" / f"{name}.h5") as handle:
+            images += list(handle["images"][()])
+    hashes = {
+        part: {hashlib.sha256(images[i].tobytes()).hexdigest() for i in split[part]}
+        for part in ("train", "val", "test")
+    }
+    assert len(set().union(*hashes.values())) == len(images)
+    for a, b in itertools.combinations(hashes, 2):
+        assert not hashes[a] & hashes[b], (a, b)
+
+
+def test_test_images_choose_nothing(tiny_run, tiny_config):
+    """Normalisation comes from the training split, the kept epoch from validation alone."""
+    import torch
+
+    split = json.loads((tiny_run / "data" / "split.json").read_text())
+    images = []
+    for name in CLASS_NAMES:
+        with h5py.File(tiny_run / "data" / f"{name}.h5") as handle:
+            images.append(handle["images"][()])
+    images = np.concatenate(images).astype(np.float64)
+    for model in tiny_config["training"]["models"]:
+        run = tiny_run / "results" / "runs" / model / "seed_0"
+        checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+        assert checkpoint["norm_mean"][0] == pytest.approx(images[split["train"]].mean(), rel=1e-5)
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert (metrics["n_train"], metrics["n_val"]) == (len(split["train"]), len(split["val"]))
+        history = np.genfromtxt(run / "history.csv", delimiter=",", names=True)
+        best = max(history, key=lambda r: (r["val_acc"], -r["val_loss"]))
+        assert metrics["best_epoch"] == int(best["epoch"])
+
+
+def test_summary_comparisons_and_figures(tiny_run, tiny_config):
+    models = tiny_config["training"]["models"]
+    with open(tiny_run / "results" / "summary.csv", newline="") as handle:
+        summary = {row["model"]: row for row in csv.DictReader(handle)}
+    with open(tiny_run / "results" / "metrics.csv", newline="") as handle:
+        runs = list(csv.DictReader(handle))
+    assert set(summary) == set(models)
+    for model, row in summary.items():
+        accuracies = [float(r["accuracy"]) for r in runs if r["model"] == model]
+        assert float(row["accuracy_mean"]) == pytest.approx(np.mean(accuracies))
+        assert float(row["accuracy_std"]) == pytest.approx(np.std(accuracies, ddof=1))
+        for key in ("auc_macro_ovr", "auc_cdm", "cdm_to_axion", "axion_to_cdm"):
+            assert f"{key}_mean" in row and f"{key}_std" in row
+    with open(tiny_run / "results" / "comparisons.csv", newline="") as handle:
+        comparisons = list(csv.DictReader(handle))
+    headline = [c for c in comparisons if c["kind"] == "headline"]
+    assert {(c["model"], c["reference"], c["metric"]) for c in headline} == {
+        ("physics", "baseline", "accuracy"),
+        ("physics", "baseline", "auc_macro_ovr"),
+    }
+    for c in comparisons:
+        assert float(c["ci_low"]) <= float(c["effect"]) + 1e-12 <= float(c["ci_high"]) + 2e-12
+        assert 0.0 < float(c["p_bootstrap"]) <= 1.0
+    kinds = {c["kind"] for c in comparisons}
+    assert {"residual effect", "architecture effect"} <= kinds
+    text = (tiny_run / "results" / "summary.md").read_text()
+    assert "Headline:" in text and "| model |" in text and "## Ablation" in text
+
+    with open(tiny_run / "results" / "sweep" / "sensitivity.csv", newline="") as handle:
+        sweep = list(csv.DictReader(handle))
+    sweep_config = tiny_config["sweep"]
+    assert {(r["point"], r["model"]) for r in sweep} == {
+        (str(v), m) for v in sweep_config["values"] for m in sweep_config["models"]
+    }
+    main_point = [r for r in sweep if r["point"] == "10"]
+    assert all(r["run"].startswith("results/runs/") for r in main_point)  # reused, not retrained
+    assert all(0.0 <= float(r["auc_macro_ovr"]) <= 1.0 for r in sweep)
+
+    pngs = [f"roc_{m}.png" for m in models]
+    pngs += ["figures/accuracy_vs_substructure.png", "figures/sensitivity.png"]
+    pngs += ["figures/attribution_physics.png"]
+    for png in pngs:
+        assert (tiny_run / "results" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+def test_report_is_offline_and_complete(tiny_run, tiny_config):
+    result = snakemake(tiny_run, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = (tiny_run / "results" / "report.html").read_text()
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=[\"']https?:", page)
+    names = ["summary.html", "training_curves.png", "samples.png", "sensitivity.png"]
+    names += ["accuracy_vs_substructure.png", "attribution_physics.png"]
+    names += [f"gallery_{name}.png" for name in CLASS_NAMES]
+    for model in tiny_config["training"]["models"]:
+        names += [f"roc_{model}.png", f"confusion_matrix_{model}.png"]
+    for name in names:
+        assert name in page, name

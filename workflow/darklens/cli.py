@@ -168,7 +168,53 @@ def cmd_plot(args) -> None:
         plots.training_curves_figure(args.inputs, args.output)
     elif args.kind == "samples":
         plots.samples_figure(args.inputs, args.residuals, args.output)
+    elif args.kind == "roc":
+        plots.roc_figure(args.inputs, args.output, title=args.title)
+    elif args.kind == "signal":
+        by_model: dict[str, list[str]] = {}
+        for path in args.inputs:  # runs/{model}/seed_{k}/predictions.csv
+            by_model.setdefault(Path(path).parent.parent.name, []).append(path)
+        plots.accuracy_vs_signal_figure(by_model, args.images, args.output)
+    elif args.kind == "sensitivity":
+        plots.sensitivity_figure(args.inputs[0], args.output)
     log.info("%s: %s figure from %d file(s)", args.output, args.kind, len(args.inputs))
+
+
+def cmd_summarize(args) -> None:
+    from darklens.summary import summarize
+
+    outputs = {"csv": args.csv, "comparisons": args.comparisons, "md": args.md, "html": args.html}
+    text = f"{args.epochs} epochs, checkpoint chosen on validation accuracy." if args.epochs else ""
+    models, evaluation = _json(args.models), _json(args.evaluation)
+    comparisons = summarize(args.predictions, models, evaluation, args.seed, outputs, text)
+    for kind, c in comparisons:
+        effect = f"{c.effect:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p = {c.p_bootstrap:.3g}"
+        log.info("%s: %s - %s %s = %s", kind, c.model, c.reference, c.metric, effect)
+
+
+def cmd_attribution(args) -> None:
+    from darklens import plots
+    from darklens.attribution import attribute_test_images
+
+    classes = [Path(p).stem for p in args.images]
+    image_paths = dict(zip(classes, args.images, strict=True))
+    residual_paths = dict(zip(classes, args.residuals, strict=True)) if args.residuals else None
+    result = attribute_test_images(
+        args.checkpoint, image_paths, residual_paths, args.split, args.per_class
+    )
+    run = Path(args.checkpoint).parent
+    plots.attribution_figure(result, args.output, title=f"{run.parent.name} {run.name}")
+    for name, share in result["share_by_class"].items():
+        pairs = zip(result["channels"], share, strict=True)
+        shares = ", ".join(f"{c} {100 * v:.0f}%" for c, v in pairs)
+        log.info("%s: channel shares of |IG|: %s", name, shares)
+
+
+def cmd_sweep_collect(args) -> None:
+    from darklens.sweep import collect_sensitivity
+
+    rows = collect_sensitivity(_json(args.manifest), args.output)
+    log.info("%s: %d runs", args.output, len(rows))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,12 +288,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figures")
-    p.add_argument("kind", choices=["confusion", "curves", "samples"])
+    kinds = ["confusion", "curves", "samples", "roc", "signal", "sensitivity"]
+    p.add_argument("kind", choices=kinds)
+    p.add_argument("--images", nargs="*", default=None, help="class files (signal)")
     p.add_argument("--output", required=True)
     p.add_argument("--title", default="")
     p.add_argument("--residuals", nargs="*", default=None)
     p.add_argument("inputs", nargs="+")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("summarize", help="summary tables and paired comparisons of all runs")
+    p.add_argument("--models", required=True, help="JSON of training.models")
+    p.add_argument("--evaluation", required=True, help="JSON of the evaluation section")
+    p.add_argument("--seed", type=int, required=True, help="seed of the bootstrap")
+    p.add_argument("--epochs", type=int, default=0, help="training epochs (for the text)")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--comparisons", required=True)
+    p.add_argument("--md", required=True)
+    p.add_argument("--html", required=True)
+    p.add_argument("predictions", nargs="+", help="runs/{model}/seed_{k}/predictions.csv")
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("attribution", help="Grad-CAM and integrated gradients on test images")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
+    p.add_argument("--residuals", nargs="*", default=None, help="features files, same order")
+    p.add_argument("--per-class", type=int, default=2, help="test images shown per class")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_attribution)
+
+    p = sub.add_parser("sweep-collect", help="metrics of every sweep point into one CSV")
+    p.add_argument("--manifest", required=True, help="JSON: parameter, class, points and runs")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_sweep_collect)
     return parser
 
 

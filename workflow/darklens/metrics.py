@@ -79,3 +79,20 @@ def _confusion_rate(confusion: np.ndarray, class_names: list[str], true: str, pr
     i, j = class_names.index(true), class_names.index(predicted)
     total = confusion[i].sum()
     return float(confusion[i, j] / total) if total else None
+
+
+def roc_curve(is_positive, scores) -> tuple[np.ndarray, np.ndarray]:
+    """ROC curve (false positive rate, true positive rate), one point per distinct score from the
+    highest down, starting at (0, 0); as scikit-learn's `roc_curve(drop_intermediate=False)`."""
+    is_positive = np.asarray(is_positive, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos = int(is_positive.sum())
+    n_neg = is_positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("a ROC curve needs both positive and negative samples")
+    order = np.argsort(-scores, kind="mergesort")
+    scores, is_positive = scores[order], is_positive[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
+    tp = np.cumsum(is_positive)[last_of_tie]
+    fp = (last_of_tie + 1) - tp
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]

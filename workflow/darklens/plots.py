@@ -147,3 +147,252 @@ def samples_figure(class_files, residual_files, output, per_class: int = 3) -> N
                 ax.set_yticks([])
     fig.tight_layout()
     _save(fig, output)
+
+
+def _predictions(path):
+    from darklens.summary import read_predictions
+
+    return read_predictions(path)
+
+
+def roc_figure(prediction_csvs, output, title: str = "") -> None:
+    """One-vs-rest ROC curves per class: one thin line per seed, the vertical mean over seeds
+    (interpolated on a common false-positive-rate grid) and the min..max band of the seeds."""
+    from darklens.metrics import binary_auc, roc_curve
+
+    runs = [_predictions(p) for p in prediction_csvs]
+    names = runs[0][3]
+    grid = np.linspace(0.0, 1.0, 201)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 4.3))
+    for k, (ax, name) in enumerate(zip(np.atleast_1d(axes), names, strict=True)):
+        curves, aucs = [], []
+        for path, (_, labels, probs, _) in zip(prediction_csvs, runs, strict=True):
+            positive = labels == k
+            if positive.all() or not positive.any():
+                continue
+            fpr, tpr = roc_curve(positive, probs[:, k])
+            auc = binary_auc(positive, probs[:, k])
+            seed = Path(path).parent.name.removeprefix("seed_")
+            ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"seed {seed}: AUC {auc:.3f}")
+            curves.append(np.interp(grid, fpr, tpr))
+            aucs.append(auc)
+        if curves:
+            curves = np.stack(curves)
+            spread = f" ± {np.std(aucs, ddof=1):.3f}" if len(aucs) > 1 else ""
+            ax.plot(
+                grid,
+                curves.mean(axis=0),
+                color="black",
+                lw=2,
+                label=f"mean: AUC {np.mean(aucs):.3f}{spread}",
+            )
+            ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color="grey", alpha=0.25)
+        ax.plot([0, 1], [0, 1], ls=":", color="grey")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title(f"{name} vs rest")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_aspect("equal")
+    fig.suptitle(
+        f"{title} one-vs-rest ROC, {len(runs)} seed(s); band = min..max over seeds".strip()
+    )
+    fig.tight_layout()
+    _save(fig, output)
+
+
+def read_substructure_chi(class_files) -> dict[str, np.ndarray]:
+    """Per class, the per-image substructure signal `params/substructure_chi` (class order)."""
+    import h5py
+
+    chi = {}
+    for path in class_files:
+        with h5py.File(path, "r") as handle:
+            chi[handle.attrs["class_name"]] = handle["params"]["substructure_chi"][()]
+    return chi
+
+
+def accuracy_vs_signal(prediction_csvs, class_files, n_bins: int = 5) -> dict:
+    """Recall of each class with substructure, per bin of the per-image substructure signal.
+
+    Bins are quantiles of that class's test-set chi (the same for every model). Returns
+    {class: {"edges", "centres" (median chi per bin), "counts", "recall" (runs, bins)}}.
+    """
+    chi = read_substructure_chi(class_files)
+    offsets, start = {}, 0
+    for name, values in chi.items():
+        offsets[name], start = start, start + len(values)
+    runs = [_predictions(p) for p in prediction_csvs]
+    names = runs[0][3]
+    out = {}
+    for k, name in enumerate(names):
+        if name not in chi or not np.any(chi[name] > 0):
+            continue
+        index, labels = runs[0][0], runs[0][1]
+        members = index[labels == k]
+        values = chi[name][members - offsets[name]]
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)))
+        which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+        recall = []
+        for run_index, run_labels, probs, _ in runs:
+            correct = probs.argmax(axis=1)[run_labels == k] == k
+            if not np.array_equal(run_index[run_labels == k], members):
+                raise ValueError("prediction files were not made on the same test images")
+            recall.append([correct[which == b].mean() for b in range(len(edges) - 1)])
+        out[name] = {
+            "edges": edges,
+            "centres": np.array([np.median(values[which == b]) for b in range(len(edges) - 1)]),
+            "counts": np.bincount(which, minlength=len(edges) - 1),
+            "recall": np.array(recall),
+        }
+    return out
+
+
+def accuracy_vs_signal_figure(predictions_by_model: dict, class_files, output) -> None:
+    """Recall of cdm and axion test images against their substructure signal chi, per model
+    (mean over seeds, error bar = standard deviation over seeds)."""
+    results = {
+        m: accuracy_vs_signal(paths, class_files) for m, paths in predictions_by_model.items()
+    }
+    classes = sorted({c for r in results.values() for c in r}, key=lambda c: c != "cdm")
+    fig, axes = plt.subplots(1, max(len(classes), 1), figsize=(5.5 * max(len(classes), 1), 4.2))
+    for ax, name in zip(np.atleast_1d(axes), classes, strict=False):
+        for colour, (model, result) in zip(plt.cm.tab10.colors, results.items(), strict=False):
+            r = result[name]
+            std = r["recall"].std(axis=0, ddof=1) if len(r["recall"]) > 1 else None
+            ax.errorbar(
+                r["centres"],
+                r["recall"].mean(axis=0),
+                yerr=std,
+                marker="o",
+                capsize=3,
+                color=colour,
+                label=f"{model} ({len(r['recall'])} seeds)",
+            )
+        r = next(iter(results.values()))[name]
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="grey", ls=":", lw=1)
+        ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance (3 classes)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("substructure signal chi (median of bin; noise-weighted, 1 = noise level)")
+        ax.set_ylabel(f"recall of {name}")
+        ax.set_title(
+            f"{name}: {int(r['counts'].sum())} test images in {len(r['counts'])} quantile bins"
+        )
+        ax.legend(fontsize=8)
+    fig.suptitle("Accuracy against the per-image substructure signal (test set)")
+    fig.tight_layout()
+    _save(fig, output)
+
+
+def sensitivity_figure(sensitivity_csv, output) -> None:
+    """Macro AUC and the swept class's one-vs-rest AUC against the swept setting, per model
+    (mean over seeds, error bar = standard deviation); the swept class's median substructure
+    signal is written along the top axis."""
+    rows = _read_csv(sensitivity_csv)
+    parameter = rows[0]["parameter"]
+    points = list(dict.fromkeys(r["point"] for r in rows))
+    labels = {r["point"]: r["value"] for r in rows}
+    numeric = all(_is_number(labels[p]) for p in points)
+    x = {p: float(labels[p]) if numeric else i for i, p in enumerate(points)}
+    focus = rows[0].get("class") or ""
+    panels = [("auc_macro_ovr", "macro AUC")]
+    if focus:
+        panels.append((f"auc_{focus}", f"AUC {focus} vs rest"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        for colour, model in zip(plt.cm.tab10.colors, models, strict=False):
+            mean, std = [], []
+            for p in points:
+                values = [
+                    float(r[key])
+                    for r in rows
+                    if r["model"] == model and r["point"] == p and r[key] != ""
+                ]
+                mean.append(np.mean(values) if values else np.nan)
+                std.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+            ax.errorbar(
+                [x[p] for p in points],
+                mean,
+                yerr=std,
+                marker="o",
+                capsize=3,
+                color=colour,
+                label=model,
+            )
+        ax.axhline(0.5, color="grey", ls="--", lw=1, label="chance")
+        low, high = min(x.values()), max(x.values())
+        if numeric and low > 0 and high / low >= 10:
+            ax.set_xscale("log")
+            ax.set_xlim(low / 1.5, high * 1.5)
+        else:
+            pad = 0.08 * (high - low) or 0.5
+            ax.set_xlim(low - pad, high + pad)
+        chi = {r["point"]: r.get("chi_median", "") for r in rows}
+        ticks = [f"{labels[p]}\n(chi {float(chi[p]):.1f})" if chi[p] else labels[p] for p in points]
+        ax.set_xticks([x[p] for p in points], ticks)
+        ax.minorticks_off()
+        chi_note = f"; in brackets the median substructure chi of {focus}" if focus else ""
+        ax.set_xlabel(f"{parameter}{chi_note}", fontsize=8)
+        ax.set_ylabel(label)
+        ax.set_ylim(0.4, 1.02)
+        ax.legend(fontsize=8)
+    fig.suptitle("Sensitivity: where does substructure become detectable?")
+    fig.tight_layout()
+    _save(fig, output)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def attribution_figure(result: dict, output, title: str = "") -> None:
+    """Per shown test image: the input channels, Grad-CAM, and the integrated-gradients map of each
+    channel (same colour scale for all channels of an image, red = towards the predicted class)."""
+    channels, names = result["channels"], result["class_names"]
+    n, n_ch = len(result["labels"]), len(channels)
+    n_cols = n_ch + 1 + n_ch
+    fig, axes = plt.subplots(n, n_cols, figsize=(2.3 * n_cols, 2.4 * n), squeeze=False)
+    for i in range(n):
+        row = axes[i]
+        raw = result["raw"][i]
+        for c, channel in enumerate(channels):
+            if channel == "image":
+                row[c].imshow(log_scaled(raw[c]), origin="lower", cmap="magma")
+            else:
+                limit = np.percentile(np.abs(raw[c]), 99.5) or 1.0
+                row[c].imshow(raw[c], origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
+            row[c].set_title(f"{channel}", fontsize=8)
+        true, pred = names[result["labels"][i]], names[result["target"][i]]
+        row[0].set_ylabel(f"true {true}\npred {pred} ({result['probs'][i].max():.2f})", fontsize=8)
+        row[n_ch].imshow(log_scaled(raw[0]), origin="lower", cmap="gray")
+        row[n_ch].imshow(
+            result["grad_cam"][i], origin="lower", cmap="jet", alpha=0.45, vmin=0, vmax=1
+        )
+        row[n_ch].set_title("Grad-CAM", fontsize=8)
+        ig = result["integrated_gradients"][i]
+        limit = np.abs(ig).max() or 1.0
+        for c, channel in enumerate(channels):
+            ax = row[n_ch + 1 + c]
+            ax.imshow(ig[c], origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
+            share = result["channel_share"][i][c]
+            ax.set_title(f"IG {channel} ({100 * share:.0f}%)", fontsize=8)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    shares = "; ".join(
+        f"{name}: "
+        + ", ".join(f"{ch} {100 * s:.0f}%" for ch, s in zip(channels, share, strict=True))
+        for name, share in result["share_by_class"].items()
+    )
+    fig.suptitle(
+        f"{title} attributions on test images (integrated gradients from the training-mean "
+        f"baseline; % = share of |IG|)\nmean share over all test images of each class: {shares}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    _save(fig, output)

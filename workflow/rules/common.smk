@@ -111,5 +111,175 @@ def all_outputs():
         "results/figures/samples.png",
         *expand("results/confusion_matrix_{model}.png", model=MODELS),
         *run_files("checkpoint.pt"),
+        *evaluation_outputs(),
         *gallery_outputs(),
     ]
+
+
+# --- evaluation and the sensitivity sweep (darklens.summary, darklens.sweep) ---
+import json
+import re
+
+from darklens.sweep import sweep_points, swept_class
+
+EVAL = config["evaluation"]
+for _model in [*EVAL["comparison"], EVAL["attribution_model"]]:
+    if _model not in MODELS:
+        raise WorkflowError(
+            f"config error at evaluation: {_model!r} is not in training.models ({MODELS})"
+        )
+try:
+    SWEEP = sweep_points(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+SWEEP_MODELS = config["sweep"]["models"]
+SWEEP_SEEDS = config["sweep"].get("seeds") or SEEDS
+
+
+def evaluation_outputs():
+    """Summary tables, ROC curves, accuracy against substructure signal and attribution maps."""
+    return [
+        "results/summary.md",
+        *expand("results/roc_{model}.png", model=MODELS),
+        "results/figures/accuracy_vs_substructure.png",
+        f"results/figures/attribution_{EVAL['attribution_model']}.png",
+        *(["results/figures/sensitivity.png"] if SWEEP else []),
+    ]
+
+
+def attribution_inputs(wildcards):
+    inputs = {
+        "checkpoint": f"results/runs/{wildcards.model}/seed_{SEEDS[0]}/checkpoint.pt",
+        "images": expand("data/{cls}.h5", cls=CLASS_NAMES),
+        "split": "data/split.json",
+    }
+    if uses_residual(wildcards.model):
+        inputs["residuals"] = expand("data/features/{cls}.h5", cls=CLASS_NAMES)
+    return inputs
+
+
+def _sections(cfg, *names):
+    return {name: cfg[name] for name in names}
+
+
+def _common(cfg):
+    return {k: v for k, v in cfg["simulation"].items() if k != "classes"}
+
+
+def _same_class_data(point, cls):
+    other = SWEEP[point]
+    return (
+        other["seed"] == config["seed"]
+        and _common(other) == _common(config)
+        and other["simulation"]["classes"][cls] == SIM["classes"][cls]
+    )
+
+
+def sweep_class_file(point, cls):
+    """A point's images of a class: the main file unless the point changes them."""
+    if _same_class_data(point, cls):
+        return f"data/{cls}.h5"
+    return f"data/sweep/{point}/{cls}.h5"
+
+
+def sweep_features_file(point, cls):
+    if _same_class_data(point, cls) and SWEEP[point]["features"] == config["features"]:
+        return f"data/features/{cls}.h5"
+    return f"data/sweep/{point}/features/{cls}.h5"
+
+
+def sweep_split_file(point):
+    keys = lambda c: (c["seed"], c["simulation"]["images_per_class"], c["split"])
+    if keys(SWEEP[point]) == keys(config):
+        return "data/split.json"
+    return f"data/sweep/{point}/split.json"
+
+
+def sweep_run_dir(point, model, seed):
+    """A point's run directory: the main run when the point changes nothing training sees."""
+    names = ("seed", "simulation", "features", "split", "training")
+    if _sections(SWEEP[point], *names) == _sections(config, *names):
+        return f"results/runs/{model}/seed_{seed}"
+    return f"results/sweep/{point}/runs/{model}/seed_{seed}"
+
+
+def sweep_shard_files(wildcards):
+    sim = SWEEP[wildcards.point]["simulation"]
+    shards = range(n_shards(sim["images_per_class"], sim["images_per_shard"]))
+    return expand(
+        "data/sweep/{point}/shards/{cls}/{shard}.h5",
+        point=wildcards.point,
+        cls=wildcards.cls,
+        shard=shards,
+    )
+
+
+def sweep_training_inputs(wildcards):
+    point = wildcards.point
+    inputs = {
+        "images": [sweep_class_file(point, cls) for cls in CLASS_NAMES],
+        "split": sweep_split_file(point),
+    }
+    if uses_residual(wildcards.model):
+        inputs["residuals"] = [sweep_features_file(point, cls) for cls in CLASS_NAMES]
+    return inputs
+
+
+def sweep_param(wildcards, what):
+    """JSON (or value) of one section of a point's config for its rules' params."""
+    cfg = SWEEP[wildcards.point]
+    if what == "common":
+        return canonical_json(_common(cfg))
+    if what == "class_settings":
+        return canonical_json(cfg["simulation"]["classes"][wildcards.cls])
+    if what == "training":  # the keys of the main rule's training_json()
+        keys = json.loads(training_json())
+        return canonical_json({k: cfg["training"][k] for k in keys})
+    if what == "residual_args":
+        if not uses_residual(wildcards.model):
+            return ""
+        sigma = cfg["features"]["smoothing_sigma_px"]
+        files = [sweep_features_file(wildcards.point, cls) for cls in CLASS_NAMES]
+        return f"--residuals {' '.join(files)} --smoothing-sigma-px {sigma}"
+    return cfg[what]
+
+
+def sweep_metrics_files():
+    return [
+        f"{sweep_run_dir(point, model, seed)}/metrics.json"
+        for point in SWEEP
+        for model in SWEEP_MODELS
+        for seed in SWEEP_SEEDS
+    ]
+
+
+def sweep_manifest():
+    """What `darklens sweep-collect` needs: points, values, the swept class's file, runs."""
+    parameter = config["sweep"]["parameter"]
+    cls = swept_class(parameter)
+    points = []
+    for point, value in zip(SWEEP, config["sweep"]["values"]):
+        runs = [
+            {
+                "model": model,
+                "seed": seed,
+                "metrics": f"{sweep_run_dir(point, model, seed)}/metrics.json",
+            }
+            for model in SWEEP_MODELS
+            for seed in SWEEP_SEEDS
+        ]
+        points.append(
+            {
+                "point": point,
+                "value": value,
+                "class_file": sweep_class_file(point, cls) if cls else None,
+                "runs": runs,
+            }
+        )
+    return canonical_json({"parameter": parameter, "class": cls, "points": points})
+
+
+def sweep_class_files():
+    cls = swept_class(config["sweep"]["parameter"])
+    return [sweep_class_file(point, cls) for point in SWEEP] if cls else []
+

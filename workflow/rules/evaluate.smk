@@ -15,3 +15,39 @@ rule collect_metrics:
         runtime=5,
     shell:
         "python -m darklens evaluate --output {output} {input} > {log} 2>&1"
+
+
+rule summarize:
+    input:
+        predictions=run_files("predictions.csv"),
+        metrics=run_files("metrics.json"),
+    output:
+        csv="results/summary.csv",
+        comparisons="results/comparisons.csv",
+        md="results/summary.md",
+        html=report(
+            "results/summary.html",
+            caption="../report/summary.rst",
+            category="1. Summary",
+            labels={"table": "summary"},
+        ),
+    log:
+        "logs/summarize/summary.log",
+    benchmark:
+        "logs/benchmark/summarize/summary.tsv"
+    conda:
+        "../../envs/darklens.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        models=canonical_json(config["training"]["models"]),
+        evaluation=canonical_json(EVAL),
+        seed=config["seed"],
+        epochs=config["training"]["epochs"],
+    shell:
+        "python -m darklens summarize --models {params.models:q}"
+        " --evaluation {params.evaluation:q} --seed {params.seed} --epochs {params.epochs}"
+        " --csv {output.csv} --comparisons {output.comparisons} --md {output.md}"
+        " --html {output.html} {input.predictions} > {log} 2>&1"

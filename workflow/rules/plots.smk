@@ -2,7 +2,12 @@ rule confusion_matrix:
     input:
         lambda wildcards: run_files("predictions.csv", model=wildcards.model),
     output:
-        "results/confusion_matrix_{model}.png",
+        report(
+            "results/confusion_matrix_{model}.png",
+            caption="../report/confusion.rst",
+            category="3. Confusion matrices",
+            labels={"model": "{model}"},
+        ),
     log:
         "logs/confusion_matrix/{model}.log",
     benchmark:
@@ -22,7 +27,12 @@ rule training_curves:
     input:
         run_files("history.csv"),
     output:
-        "results/training_curves.png",
+        report(
+            "results/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="6. Training",
+            labels={"figure": "training curves"},
+        ),
     log:
         "logs/training_curves/curves.log",
     benchmark:
@@ -42,7 +52,12 @@ rule sample_images:
         images=expand("data/{cls}.h5", cls=CLASS_NAMES),
         residuals=expand("data/features/{cls}.h5", cls=CLASS_NAMES),
     output:
-        "results/figures/samples.png",
+        report(
+            "results/figures/samples.png",
+            caption="../report/samples.rst",
+            category="7. Data",
+            labels={"figure": "sample images", "class": "all"},
+        ),
     log:
         "logs/sample_images/samples.log",
     benchmark:
@@ -58,12 +73,101 @@ rule sample_images:
         " --residuals {input.residuals} -- {input.images} > {log} 2>&1"
 
 
+rule roc_curves:
+    input:
+        lambda wildcards: run_files("predictions.csv", model=wildcards.model),
+    output:
+        report(
+            "results/roc_{model}.png",
+            caption="../report/roc.rst",
+            category="2. ROC curves",
+            labels={"model": "{model}"},
+        ),
+    log:
+        "logs/roc_curves/{model}.log",
+    benchmark:
+        "logs/benchmark/roc_curves/{model}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m darklens plot roc --title {wildcards.model} --output {output}"
+        " {input} > {log} 2>&1"
+
+
+rule accuracy_vs_substructure:
+    input:
+        predictions=run_files("predictions.csv"),
+        images=expand("data/{cls}.h5", cls=CLASS_NAMES),
+    output:
+        report(
+            "results/figures/accuracy_vs_substructure.png",
+            caption="../report/accuracy_vs_substructure.rst",
+            category="4. Sensitivity",
+            labels={"figure": "accuracy vs substructure signal"},
+        ),
+    log:
+        "logs/accuracy_vs_substructure/figure.log",
+    benchmark:
+        "logs/benchmark/accuracy_vs_substructure/figure.tsv"
+    conda:
+        "../../envs/darklens.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m darklens plot signal --output {output}"
+        " --images {input.images} -- {input.predictions} > {log} 2>&1"
+
+
+rule attribution_maps:
+    input:
+        unpack(attribution_inputs),
+    output:
+        report(
+            "results/figures/attribution_{model}.png",
+            caption="../report/attribution.rst",
+            category="5. Attribution",
+            labels={"model": "{model}"},
+        ),
+    log:
+        "logs/attribution_maps/{model}.log",
+    benchmark:
+        "logs/benchmark/attribution_maps/{model}.tsv"
+    conda:
+        "../../envs/darklens.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        per_class=EVAL["attribution_images_per_class"],
+        residuals=lambda wildcards, input: (
+            f"--residuals {' '.join(input.residuals)}"
+            if "residuals" in input.keys()
+            else ""
+        ),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m darklens attribution --checkpoint {input.checkpoint}"
+        " --split {input.split} --per-class {params.per_class} --images {input.images}"
+        " {params.residuals} --output {output} > {log} 2>&1"
+
+
 rule gallery:
     input:
         unpack(psf_kernel_input),
         images="data/{cls}.h5",
     output:
-        "results/figures/gallery_{cls}.png",
+        report(
+            "results/figures/gallery_{cls}.png",
+            caption="../report/gallery.rst",
+            category="7. Data",
+            labels={"figure": "gallery", "class": "{cls}"},
+        ),
     log:
         "logs/gallery/{cls}.log",
     benchmark:

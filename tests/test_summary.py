@@ -1,0 +1,158 @@
+"""The results summary: per-model statistics over seeds, the comparison plan, the ablation grid."""
+
+import csv
+import json
+import zlib
+
+import numpy as np
+import pytest
+from darklens import CLASS_NAMES
+from darklens.metrics import classification_metrics
+from darklens.summary import ablation_grid, comparison_plan, mean_std, summarize
+
+SPECS = {
+    "baseline": {"architecture": "plain_cnn", "channels": ["image"], "augment_flips": False},
+    "physics": {
+        "architecture": "physics_cnn",
+        "channels": ["image", "residual"],
+        "augment_flips": True,
+    },
+    "baseline_residual": {
+        "architecture": "plain_cnn",
+        "channels": ["image", "residual"],
+        "augment_flips": False,
+    },
+    "physics_image": {"architecture": "physics_cnn", "channels": ["image"], "augment_flips": True},
+    "resnet18": {"architecture": "resnet18", "channels": ["image"], "augment_flips": True},
+}
+EVALUATION = {"comparison": ["physics", "baseline"], "bootstrap_samples": 300, "confidence": 0.95}
+
+
+def write_run(root, model, seed, skill, n=60):
+    """A fake run directory: predictions.csv and metrics.json of a classifier of given skill."""
+    rng = np.random.default_rng([zlib.crc32(model.encode()), seed])
+    labels = np.arange(n) % 3
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), labels] += skill
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    run = root / "runs" / model / f"seed_{seed}"
+    run.mkdir(parents=True)
+    with open(run / "predictions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "label", "label_name", *[f"prob_{c}" for c in CLASS_NAMES]])
+        for i in range(n):
+            writer.writerow([100 + i, labels[i], CLASS_NAMES[labels[i]], *probs[i]])
+    metrics = classification_metrics(labels, probs, CLASS_NAMES)
+    metrics.update(n_parameters=1000, best_epoch=seed + 1)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run / "predictions.csv", metrics
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    root = tmp_path_factory.mktemp("summary")
+    skills = {"baseline": 0.5, "physics": 3.0, "baseline_residual": 0.5, "physics_image": 3.0}
+    skills["resnet18"] = 1.0
+    paths, metrics = [], {}
+    for model, skill in skills.items():
+        for seed in (0, 1, 2):
+            path, m = write_run(root, model, seed, skill)
+            paths.append(path)
+            metrics[(model, seed)] = m
+    outputs = {k: root / f"out.{k}" for k in ("csv", "comparisons", "md", "html")}
+    comparisons = summarize(paths, SPECS, EVALUATION, 5, outputs, "Toy runs.")
+    return root, outputs, comparisons, metrics, paths
+
+
+def read(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_model_rows_are_mean_and_sample_std_over_seeds(summary):
+    _, outputs, _, metrics, _ = summary
+    rows = {r["model"]: r for r in read(outputs["csv"])}
+    assert list(rows) == list(SPECS)
+    for model, row in rows.items():
+        for key in ("accuracy", "auc_macro_ovr", "auc_cdm", "cdm_to_axion", "recall_axion"):
+            values = [metrics[(model, s)][key] for s in (0, 1, 2)]
+            assert float(row[f"{key}_mean"]) == pytest.approx(np.mean(values))
+            assert float(row[f"{key}_std"]) == pytest.approx(np.std(values, ddof=1))
+        assert row["n_seeds"] == "3" and row["seeds"] == "0 1 2"
+
+
+def test_comparisons_find_the_better_model_and_not_the_equal_one(summary):
+    _, outputs, comparisons, _, _ = summary
+    by = {(c.model, c.reference, c.metric): (k, c) for k, c in comparisons}
+    kind, headline = by[("physics", "baseline", "auc_macro_ovr")]
+    assert kind == "headline" and comparisons[0][0] == "headline"
+    assert headline.effect > 0.2 and headline.ci_low > 0 and headline.p_bootstrap < 0.01
+    assert headline.n_seeds == 3 and headline.seeds_better == 3
+    kind, residual = by[("physics", "physics_image", "auc_macro_ovr")]
+    assert kind == "residual effect" and residual.ci_low < 0 < residual.ci_high
+    assert by[("physics_image", "baseline", "accuracy")][0] == "architecture effect"
+    assert by[("resnet18", "baseline", "accuracy")][0] == "architecture effect"  # same column
+    assert len(read(outputs["comparisons"])) == len(comparisons)
+
+
+def test_markdown_has_the_verdict_tables_and_numbers(summary):
+    _, outputs, comparisons, _, _ = summary
+    text = outputs["md"].read_text()
+    assert text.splitlines()[0] == "# darklens results summary"
+    assert "Test set: 60 images (20 no_sub, 20 cdm, 20 axion)" in text
+    assert "Headline: **physics beats baseline** in macro AUC" in text
+    for heading in ("## Models", "## Ablation", "## Paired comparisons"):
+        assert heading in text
+    tables = [line for line in text.splitlines() if line.startswith("|")]
+    assert all(line.count("|") == tables[0].count("|") for line in tables[:7])  # models table
+    assert "| plain_cnn | baseline:" in text and "| physics_cnn + flips | physics_image:" in text
+    html = outputs["html"].read_text()
+    assert "<table>" in html and "<b>physics beats baseline</b>" in html and "http" not in html
+
+
+def test_summary_is_deterministic(summary, tmp_path):
+    _, outputs, _, _, paths = summary
+    again = {k: tmp_path / f"out.{k}" for k in outputs}
+    summarize(paths, SPECS, EVALUATION, 5, again, "Toy runs.")
+    for key in outputs:
+        assert again[key].read_text() == outputs[key].read_text()
+
+
+def test_ablation_grid_and_plan_from_specs():
+    grid, columns = ablation_grid(SPECS)
+    assert columns == ["image", "image + residual"]
+    assert grid["plain_cnn"] == {"image": "baseline", "image + residual": "baseline_residual"}
+    assert grid["physics_cnn + flips"] == {"image": "physics_image", "image + residual": "physics"}
+    assert grid["resnet18 + flips"] == {"image": "resnet18"}
+    plan = comparison_plan(SPECS, ("physics", "baseline"))
+    assert plan[0] == ("headline", "physics", "baseline")
+    pairs = [(a, b) for _, a, b in plan]
+    assert len(pairs) == len(set(pairs))
+    assert ("baseline_residual", "baseline") in pairs and ("physics", "physics_image") in pairs
+    assert ("physics", "baseline_residual") in pairs and ("resnet18", "baseline") in pairs
+
+
+def test_mean_std_ignores_undefined_values():
+    assert mean_std([0.5, None, 0.7]) == (
+        pytest.approx(0.6),
+        pytest.approx(np.std([0.5, 0.7], ddof=1)),
+    )
+    mean, std = mean_std([0.5])
+    assert mean == 0.5 and np.isnan(std)
+    assert all(np.isnan(mean_std([None, None])))
+
+
+def test_runs_on_different_test_images_cannot_be_paired(tmp_path):
+    a, _ = write_run(tmp_path, "baseline", 0, 1.0)
+    b, _ = write_run(tmp_path, "physics", 0, 1.0, n=45)
+    outputs = {k: tmp_path / f"out.{k}" for k in ("csv", "comparisons", "md", "html")}
+    with pytest.raises(ValueError, match="same test images"):
+        summarize([a, b], SPECS, EVALUATION, 5, outputs)
+
+
+def test_headline_models_must_be_configured(summary, tmp_path):
+    _, _, _, _, paths = summary
+    outputs = {k: tmp_path / f"out.{k}" for k in ("csv", "comparisons", "md", "html")}
+    evaluation = {**EVALUATION, "comparison": ["vit", "baseline"]}
+    with pytest.raises(ValueError, match="'vit'"):
+        summarize(paths, SPECS, evaluation, 5, outputs)
