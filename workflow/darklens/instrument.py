@@ -10,9 +10,11 @@ Gaussian background of rms `background_rms` counts/s per pixel.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.ndimage import correlate1d
 from scipy.signal import fftconvolve
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # 2.3548
@@ -62,6 +64,31 @@ def pixel_coordinates(n_pix: int, pixel_scale_arcsec: float) -> np.ndarray:
     return (np.arange(n_pix, dtype=np.float64) - 0.5 * (n_pix - 1)) * pixel_scale_arcsec
 
 
+@functools.lru_cache(maxsize=8)
+def _binning_matrix(n_pix: int, supersampling: int, dtype: str) -> np.ndarray:
+    """(N, N s) matrix averaging s consecutive sub-pixels."""
+    matrix = np.kron(np.eye(n_pix), np.full((1, supersampling), 1.0 / supersampling))
+    matrix = matrix.astype(dtype)
+    matrix.flags.writeable = False
+    return matrix
+
+
+def _separable_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(column, row) with kernel = outer(column, row) to 1e-13 of its peak, else None."""
+    key = (kernel.shape, kernel.tobytes())
+    if key not in _SEPARABLE:
+        u, sigma, vt = np.linalg.svd(kernel)
+        column, row = np.sqrt(sigma[0]) * u[:, 0], np.sqrt(sigma[0]) * vt[0]
+        residual = np.abs(kernel - np.outer(column, row)).max()
+        if len(_SEPARABLE) >= 8:
+            _SEPARABLE.clear()
+        _SEPARABLE[key] = (column, row) if residual <= 1e-13 * np.abs(kernel).max() else None
+    return _SEPARABLE[key]
+
+
+_SEPARABLE: dict = {}
+
+
 @dataclass(frozen=True)
 class Instrument:
     """A square detector with a PSF and a noise model.
@@ -101,19 +128,30 @@ class Instrument:
 
     def bin(self, surface_brightness: np.ndarray) -> np.ndarray:
         """Average s x s sub-pixel blocks of a surface brightness [counts/s/arcsec^2] and
-        return counts/s per pixel, shape (..., N, N)."""
-        s, n = self.supersampling, self.n_pix
-        blocks = surface_brightness.reshape(*surface_brightness.shape[:-2], n, s, n, s)
-        return blocks.mean(axis=(-3, -1), dtype=np.float64) * self.pixel_area_arcsec2
+        return counts/s per pixel, shape (..., N, N), float64 (two matrix products with the
+        (N, N s) block-averaging matrix, in float32 for float32 input: relative error ~1e-7)."""
+        dtype = np.float32 if surface_brightness.dtype == np.float32 else np.float64
+        matrix = _binning_matrix(self.n_pix, self.supersampling, np.dtype(dtype).char)
+        binned = np.matmul(
+            np.matmul(matrix, surface_brightness.astype(dtype, copy=False)), matrix.T
+        )
+        return binned.astype(np.float64) * self.pixel_area_arcsec2
 
     def convolve(self, image: np.ndarray) -> np.ndarray:
         """Convolve (..., N, N) images with the PSF.
 
         Outside the field the image is continued by its edge values (lenstronomy's convention
-        for a Gaussian PSF: ``scipy.ndimage.gaussian_filter(mode="nearest")``).
+        for a Gaussian PSF: ``scipy.ndimage.gaussian_filter(mode="nearest")``). A separable
+        kernel (rank 1 to 1e-13, e.g. the Gaussian) is applied as two 1D correlations with the
+        same edge rule (equal to the 2D convolution to ~1e-15 relative), others by FFT.
         """
         if self.psf_kernel is None:
             return image
+        factors = _separable_factors(self.psf_kernel)
+        if factors is not None:
+            column, row = factors
+            image = correlate1d(image, column[::-1], axis=-2, mode="nearest")
+            return correlate1d(image, row[::-1], axis=-1, mode="nearest")
         half = self.psf_kernel.shape[0] // 2
         pad = [(0, 0)] * (image.ndim - 2) + [(half, half), (half, half)]
         kernel = self.psf_kernel.reshape((1,) * (image.ndim - 2) + self.psf_kernel.shape)

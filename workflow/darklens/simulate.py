@@ -5,10 +5,12 @@ draw the class's substructure (none, CDM subhalos, or an axion vortex / granule 
 supersampled grid in float64, bin to pixels, convolve with the PSF and add noise.
 
 Rendering (`render_models`) makes the noiseless image with substructure and the same image
-without it in one pass: the macro deflection (exact, every ray) is shared, the substructure
-deflection is evaluated on the ray grid by `Substructure.grid_deflection` (within
-`GRID_TOLERANCE_ARCSEC` of the exact sum), and the two source evaluations, binnings and PSF
-convolutions run as one stacked array. `substructure_chi` compares the two.
+without it in one pass: the macro deflection (SIE + shear: interpolated from the pixel centres
+within MACRO_TOLERANCE_ARCSEC, exact near the SIE centre; `ray_deflections`) and the
+substructure's far field are interpolated together, the substructure's near fields added
+(within `GRID_TOLERANCE_ARCSEC` of the exact sum, `Substructure.ray_field`), and the two source
+evaluations, binnings and PSF convolutions run as one stacked array. `substructure_chi`
+compares the two.
 
 Randomness: image `k` of class `c` uses `SeedSequence(seed, spawn_key=(c, k))`, so an image does
 not depend on the shard it lands in, on how many shards there are, or on the order jobs ran in.
@@ -16,13 +18,20 @@ not depend on the shard it lands in, on how many shards there are, or on the ord
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from darklens import CLASS_NAMES
-from darklens.instrument import Instrument, gaussian_psf_kernel, load_psf_kernel
-from darklens.lensing.sie import sie_shear_source_plane
+from darklens.instrument import (
+    Instrument,
+    gaussian_psf_kernel,
+    load_psf_kernel,
+    pixel_coordinates,
+)
+from darklens.lensing.grid import MARGIN, lagrange_matrix, lagrange_upsample
+from darklens.lensing.sie import sie_deflection_inplace, sie_interpolation_radius
 from darklens.light import SersicEllipse
 from darklens.populations import symmetric_pair, uniform
 from darklens.presets import resolve
@@ -166,6 +175,90 @@ def macro_deflection(params: ImageParameters, x: np.ndarray, y: np.ndarray):
 
 #: Rows of the ray grid rendered at once (keeps each step's arrays in the CPU cache).
 ROW_BLOCK = 32
+#: Bound on the error of the macro (SIE) deflection interpolated from the pixel-centre grid to
+#: the rays (`sie_interpolation_radius`); it is exact within the square where it is not.
+#: Unit: arcsec.
+MACRO_TOLERANCE_ARCSEC = 1e-6
+
+
+@functools.lru_cache(maxsize=8)
+def _node_grid(n_pix: int, pixel_scale_arcsec: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) [arcsec] of the pixel centres plus MARGIN nodes around, (N + 2 MARGIN)^2 each."""
+    node = (np.arange(n_pix + 2 * MARGIN) - MARGIN - 0.5 * (n_pix - 1)) * pixel_scale_arcsec
+    grid = np.meshgrid(node, node)
+    for array in grid:
+        array.flags.writeable = False
+    return grid[0], grid[1]
+
+
+def ray_deflections(
+    instrument: Instrument,
+    params: ImageParameters,
+    substructure: Substructure,
+    sub_deflection: tuple[np.ndarray, np.ndarray] | None = None,
+    with_smooth: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Deflections [arcsec] at the instrument's ray grid, (2, N s, N s) float64 each:
+    (macro, macro + substructure); macro is None when not needed (with_smooth=False and
+    some substructure), macro + substructure None without substructure.
+
+    The macro lens (SIE + shear) and the substructure's far field are summed at the pixel
+    centres (plus `MARGIN` nodes around) and interpolated to the rays in one pass
+    (`lagrange_upsample`; exact for the shear, within MACRO_TOLERANCE_ARCSEC for the SIE
+    outside the square of half-width `sie_interpolation_radius` around its centre, in which
+    the SIE is evaluated exactly at every ray); then the substructure's near fields are added
+    (within `GRID_TOLERANCE_ARCSEC` of the exact sum, `Substructure.ray_field`).
+    """
+    n, s, pixel = instrument.n_pix, instrument.supersampling, instrument.pixel_scale_arcsec
+    perturbed = not substructure.is_empty
+    smooth = with_smooth or not perturbed
+    node_x, node_y = _node_grid(n, pixel)
+    sie_nodes = np.stack(sie_deflection_inplace(node_x, node_y, **params.lens))
+    g1, g2 = params.shear["gamma1"], params.shear["gamma2"]
+    macro_nodes = sie_nodes.copy()
+    macro_nodes[0] += g1 * node_x + g2 * node_y
+    macro_nodes[1] += g2 * node_x - g1 * node_y
+    far, add_near = None, None
+    if perturbed:
+        if sub_deflection is None:
+            far, add_near = substructure.ray_field(instrument)
+        else:
+
+            def add_near(alpha):
+                alpha += np.stack(sub_deflection)
+
+    stack = [macro_nodes] if smooth else []
+    if perturbed:
+        stack.append(macro_nodes if far is None else macro_nodes + far)
+    alphas = lagrange_upsample(np.stack(stack), s)
+    if s > 1:  # the exact SIE near its centre
+        n_rays, step = n * s, pixel / s
+        half = sie_interpolation_radius(
+            params.lens["theta_E"],
+            params.lens["e1"],
+            params.lens["e2"],
+            pixel,
+            MACRO_TOLERANCE_ARCSEC,
+        )
+        centre = 0.5 * (n_rays - 1)
+        box = []
+        for c in (params.lens["center_y"], params.lens["center_x"]):
+            lo = max(0, int(np.ceil(min((c - half) / step + centre, n_rays))))
+            hi = min(n_rays, int(np.floor(max((c + half) / step + centre, -1.0))) + 1)
+            box.append(slice(lo, max(lo, hi)))
+        rows, cols = box
+        if rows.stop > rows.start and cols.stop > cols.start:
+            matrix = lagrange_matrix(n, s)
+            interpolated = matrix[rows] @ sie_nodes @ matrix[cols].T
+            ray = pixel_coordinates(n_rays, step)
+            exact = np.stack(
+                sie_deflection_inplace(ray[None, cols], ray[rows, None], **params.lens)
+            )
+            exact -= interpolated
+            alphas[:, :, rows, cols] += exact
+    if perturbed:
+        add_near(alphas[-1])
+    return (alphas[0] if smooth else None), (alphas[-1] if perturbed else None)
 
 
 def render_models(
@@ -179,7 +272,7 @@ def render_models(
     """Noiseless images [counts/s per pixel] with and without the substructure: (model, smooth).
 
     rays: the instrument's ray grid (x, y) [arcsec]. sub_deflection: the substructure's
-    deflection on it (computed with `Substructure.grid_deflection` when not given).
+    deflection on it (from `Substructure.ray_field` when not given; see `ray_deflections`).
     Without substructure both are the same array; `with_smooth=False` skips the image
     without substructure (smooth is then None unless there is no substructure). Deflections
     and ray positions are float64; surface brightnesses are evaluated in float32 (relative
@@ -188,24 +281,19 @@ def render_models(
     x, y = rays
     source = SersicEllipse(**params.source)
     lens_light = SersicEllipse(**params.lens_light) if params.lens_light is not None else None
-    perturbed = not substructure.is_empty
-    smooth = with_smooth or not perturbed
-    if perturbed:
-        sub_x, sub_y = sub_deflection or substructure.grid_deflection(instrument)
-    sb = np.empty((smooth + perturbed,) + x.shape, dtype=np.float32)
+    macro, total = ray_deflections(instrument, params, substructure, sub_deflection, with_smooth)
+    alphas = [a for a in (macro, total) if a is not None]
+    sb = np.empty((len(alphas),) + x.shape, dtype=np.float32)
     for start in range(0, x.shape[0], ROW_BLOCK):
         rows = slice(start, start + ROW_BLOCK)
-        bx, by = sie_shear_source_plane(x[rows], y[rows], **params.lens, **params.shear)
-        if smooth:
-            sb[0, rows] = source.surface_brightness(bx, by, np.float32)
-        if perturbed:
-            bx -= sub_x[rows]
-            by -= sub_y[rows]
-            sb[-1, rows] = source.surface_brightness(bx, by, np.float32)
+        for index, alpha in enumerate(alphas):
+            sb[index, rows] = source.surface_brightness(
+                x[rows] - alpha[0, rows], y[rows] - alpha[1, rows], np.float32
+            )
         if lens_light is not None:
             sb[:, rows] += lens_light.surface_brightness(x[rows], y[rows], np.float32)
     images = instrument.convolve(instrument.bin(sb))
-    return images[-1], (images[0] if smooth else None)
+    return images[-1], (images[0] if macro is not None else None)
 
 
 @dataclass

@@ -81,24 +81,65 @@ class Substructure:
         Populations use ``darklens.lensing.grid`` (within ``tolerance_arcsec`` of the exact sum
         at every ray); grid fields are already on the ray grid.
         """
-        from darklens.lensing.grid import grid_population_deflection
+        from darklens.lensing.grid import lagrange_upsample
 
+        far, add_near = self.ray_field(instrument, tolerance_arcsec)
         n_rays = instrument.n_pix * instrument.supersampling
-        ax, ay = np.zeros((n_rays, n_rays)), np.zeros((n_rays, n_rays))
+        if far is None:
+            alpha = np.zeros((2, n_rays, n_rays))
+        else:
+            alpha = lagrange_upsample(far, instrument.supersampling)
+        add_near(alpha)
+        return alpha[0], alpha[1]
+
+    def ray_field(self, instrument, tolerance_arcsec: float | None = None):
+        """The deflection at the ray grid in two parts: (far, add_near).
+
+        far: (2, N + 2 MARGIN, N + 2 MARGIN) float64 [arcsec] on the pixel centres plus
+        ``darklens.lensing.grid.MARGIN`` nodes around, to be interpolated to the rays with
+        ``lagrange_upsample`` (None if there is none); add_near(alpha): adds the rest to a
+        (2, N s, N s) deflection at the rays, in place. Their sum is `grid_deflection`.
+        tolerance_arcsec: as `grid_deflection` (default GRID_TOLERANCE_ARCSEC).
+        """
+        from darklens.lensing.grid import PopulationGrid, RadialPopulation
+
+        if tolerance_arcsec is None:
+            tolerance_arcsec = GRID_TOLERANCE_ARCSEC
+        far, parts = None, []
         if self.population is not None:
             profile, params = self.population
-            ax, ay = grid_population_deflection(
-                profile,
-                params,
-                instrument.n_pix,
-                instrument.pixel_scale_arcsec,
-                instrument.supersampling,
-                tolerance_arcsec,
-            )
+            if RadialPopulation.supports(profile, params):
+                grid = PopulationGrid(
+                    profile,
+                    params,
+                    instrument.n_pix,
+                    instrument.pixel_scale_arcsec,
+                    instrument.supersampling,
+                    tolerance_arcsec,
+                )
+                far = grid.far
+                parts.append(grid.add_near)
+            else:
+                from darklens.lensing import population_deflection
+
+                def exact(x, y):
+                    return population_deflection(profile, params, x, y, chunk=POPULATION_CHUNK)
+
+                parts.append(lambda alpha: _add_exact(alpha, exact, instrument))
         if self.field_deflection is not None:
-            fx, fy = self.field_deflection(*instrument.ray_grid())
-            ax, ay = ax + fx, ay + fy
-        return ax, ay
+            parts.append(lambda alpha: _add_exact(alpha, self.field_deflection, instrument))
+
+        def add_near(alpha):
+            for part in parts:
+                part(alpha)
+
+        return far, add_near
+
+
+def _add_exact(alpha, deflection, instrument):
+    fx, fy = deflection(*instrument.ray_grid())
+    alpha[0] += fx
+    alpha[1] += fy
 
 
 def no_substructure(rng, class_settings, macro, common, instrument) -> Substructure:

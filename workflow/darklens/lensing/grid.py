@@ -37,7 +37,6 @@ import functools
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.polynomial import chebyshev
 
 from .base import R_MIN_ARCSEC, population_deflection
@@ -55,6 +54,8 @@ ERROR_CONSTANT = {"PointMass": 200.0, "TNFW": 30.0}
 DEFAULT_TOLERANCE_ARCSEC = 1e-5
 #: Members evaluated at once on the coarse grid (bounds memory to CHUNK x nodes float64).
 CHUNK = 8
+#: Members whose near fields are evaluated at once (their arrays stay in the CPU cache).
+NEAR_CHUNK = 8
 #: Entries of the TNFW unit-profile table, and its range of ln(x^2), x = r / Rs.
 TABLE_SIZE = 16384
 TABLE_LN_X2 = (math.log(1e-14), math.log(1e14))
@@ -81,42 +82,58 @@ def lagrange_weights(factor: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=16)
-def _stencil(factor: int) -> np.ndarray:
-    """(7, factor) weights on the nodes at offsets -3..3 of each cell (0 outside the 6 used)."""
+def lagrange_matrix(n: int, factor: int) -> np.ndarray:
+    """(n factor, n + 2 MARGIN) matrix of the 6-point Lagrange weights from the nodes (n
+    interior cells plus MARGIN on each side) to the ``factor`` sub-positions of each cell."""
     weights, first = lagrange_weights(factor)
-    stencil = np.zeros((7, factor))
-    for m in range(factor):
-        stencil[first[m] + 3 : first[m] + 9, m] = weights[m]
-    stencil.flags.writeable = False
-    return stencil
+    matrix = np.zeros((n * factor, n + 2 * MARGIN))
+    for cell in range(n):
+        for m in range(factor):
+            start = cell + MARGIN + first[m]
+            matrix[cell * factor + m, start : start + 6] = weights[m]
+    matrix.flags.writeable = False
+    return matrix
 
 
 def lagrange_upsample(coarse: np.ndarray, factor: int) -> np.ndarray:
     """Interpolate (..., n + 2 MARGIN, n + 2 MARGIN) node values to the (..., n factor,
-    n factor) sub-grid of the n x n interior cells (separable 6-point Lagrange, one small
-    matrix product per axis over sliding 7-node windows)."""
+    n factor) sub-grid of the n x n interior cells (separable 6-point Lagrange, in the dtype of
+    ``coarse``): per axis, blocks of b cells (b the largest divisor of n <= 16) take the same
+    (b factor, b + 2 MARGIN) band of `lagrange_matrix` from their b + 2 MARGIN nodes, so each
+    axis is one matrix product over gathered windows (dense products if b < 4)."""
     n = coarse.shape[-1] - 2 * MARGIN
     if factor == 1:
         return coarse[..., MARGIN:-MARGIN, MARGIN:-MARGIN].copy()
-    stencil = _stencil(factor).astype(coarse.dtype)
-    windows = sliding_window_view(coarse, 7, axis=-1)[..., :n, :]  # (..., ny, n, 7)
-    rows = (windows @ stencil).reshape(coarse.shape[:-1] + (n * factor,))
-    windows = sliding_window_view(rows, 7, axis=-2)[..., :n, :, :]  # (..., n, nx f, 7)
-    out = np.swapaxes(windows @ stencil, -1, -2)  # (..., n, f, nx f)
-    return out.reshape(coarse.shape[:-2] + (n * factor, n * factor))
+    matrix = lagrange_matrix(n, factor).astype(coarse.dtype, copy=False)
+    block = max(b for b in range(1, 17) if n % b == 0)
+    if block < 4:
+        return np.matmul(np.matmul(matrix, coarse), matrix.T)
+    width = block + 2 * MARGIN
+    band = np.ascontiguousarray(matrix[: block * factor, :width])  # the same for every block
+    windows = np.arange(0, n, block)[:, None] + np.arange(width)[None, :]  # (n / block, width)
+    batch, nodes = coarse.shape[:-2], coarse.shape[-1]
+    # along y: windows of node rows, as one product (..., x node, y block, width) @ band.T
+    rows = np.swapaxes(coarse, -1, -2)[..., windows].reshape(-1, width) @ band.T
+    rows = np.swapaxes(rows.reshape(batch + (nodes, n * factor)), -1, -2)  # (..., y, x node)
+    # along x: the same on the columns
+    out = rows[..., windows].reshape(-1, width) @ band.T  # (..., y, x block, block factor)
+    return out.reshape(batch + (n * factor, n * factor))
 
 
 @functools.lru_cache(maxsize=8)
 def _tnfw_table(tau: float) -> tuple[np.ndarray, np.ndarray]:
     """phi(s) = T(x) / x of the unit TNFW (Rs = 1, alpha_Rs = 1, r_trunc = tau) on a uniform
-    grid of s = ln(x^2), with its slopes per cell. Unit: dimensionless."""
+    grid of s = ln(x^2), with its slopes per cell: (values, slopes, values + 1j slopes in
+    complex64). Unit: dimensionless."""
     lo, hi = TABLE_LN_X2
     s = np.linspace(lo, hi, TABLE_SIZE + 1)
     x = np.exp(0.5 * s)
     phi = TNFW(Rs=1.0, alpha_Rs=1.0, r_trunc=tau).deflection(x, np.zeros_like(x))[0] / x
     values = phi[:-1].copy()
     slopes = np.diff(phi)
-    tables = (values, slopes, values.astype(np.float32), slopes.astype(np.float32))
+    # single precision, value and slope packed as one complex64 (one gather per lookup)
+    packed = values.astype(np.float32) + 1j * slopes.astype(np.float32)
+    tables = (values, slopes, packed.astype(np.complex64))
     for table in tables:
         table.flags.writeable = False
     return tables
@@ -142,10 +159,11 @@ class RadialPopulation:
         elif profile_cls is TNFW:
             self._rs = np.maximum(self.params["Rs"], R_MIN_ARCSEC)
             self._scale = self.params["alpha_Rs"] / self._rs
-            tau = np.unique(np.maximum(self.params["r_trunc"], R_MIN_ARCSEC) / self._rs)
-            if tau.size > 1 and not np.allclose(tau, tau[0], rtol=1e-12, atol=0.0):
+            tau = np.maximum(self.params["r_trunc"], R_MIN_ARCSEC) / self._rs
+            if size and np.abs(tau - tau[0]).max() > 1e-12 * abs(tau[0]):
                 raise ValueError("fast TNFW populations need one r_trunc / Rs for all members")
-            self._table = _tnfw_table(float(tau[0])) if size else None
+            # the key rounded to 12 digits: r_trunc / Rs of the same factor differ in the last bit
+            self._table = _tnfw_table(float(f"{tau[0]:.12g}")) if size else None
             lo, hi = TABLE_LN_X2
             self._inv_step = TABLE_SIZE / (hi - lo)
             self._offset = (-2.0 * np.log(self._rs) - lo) * self._inv_step
@@ -158,8 +176,10 @@ class RadialPopulation:
             return True
         if profile_cls is TNFW:
             rs = np.maximum(np.asarray(params["Rs"], dtype=np.float64), R_MIN_ARCSEC)
-            tau = np.maximum(np.asarray(params["r_trunc"], dtype=np.float64), R_MIN_ARCSEC) / rs
-            return bool(np.allclose(tau, np.ravel(tau)[0], rtol=1e-12, atol=0.0))
+            tau = np.ravel(
+                np.maximum(np.asarray(params["r_trunc"], dtype=np.float64), R_MIN_ARCSEC) / rs
+            )
+            return bool(tau.size == 0 or np.abs(tau - tau[0]).max() <= 1e-12 * abs(tau[0]))
         return False
 
     def f(self, u: np.ndarray, k) -> np.ndarray:
@@ -182,46 +202,48 @@ class RadialPopulation:
         u = np.maximum(u, f32(R_MIN_ARCSEC**2))
         if self.profile_cls is PointMass:
             return self._m[k, None, None].astype(f32) / u
-        values, slopes = self._table[2:]
-        pos = np.log(u)
-        pos *= f32(self._inv_step)
-        pos += self._offset[k, None, None].astype(f32)
-        np.clip(pos, f32(0.0), f32(TABLE_SIZE - 1e-3), out=pos)
-        i = pos.astype(np.intp)
-        pos -= i
-        f = np.take(slopes, i)
-        f *= pos
-        f += np.take(values, i)
+        f = self._lookup32(np.log(u, out=u), self._offset[k, None, None])
         f *= self._scale[k, None, None].astype(f32)
         return f
 
-    def near_field(self, u: np.ndarray, k: int, coefficients: np.ndarray) -> np.ndarray:
-        """(f_k - g_k)(u) where u < U_k, else 0 (u: r^2 in arcsec^2, float32 for TNFW, float64
-        for point masses; g_k from `coefficients` at U_k = R_k^2). TNFW near fields are
-        bounded (|alpha| < 2 alpha_Rs) and single precision keeps them within ~1e-7 of it; a
-        point mass's diverges, so it stays in double precision. Unit: dimensionless."""
-        f32 = u.dtype.type
-        big_u = f32(self._big_u[k])
-        du = u - big_u
-        g = np.full(u.shape, f32(coefficients[-1]), dtype=f32)
-        for c in coefficients[-2::-1]:
+    def _lookup32(self, pos: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """The unit profile phi at ln(u) = pos (float32, overwritten) for members of table
+        offsets ``offset`` (broadcast against pos), linear interpolation in single precision."""
+        f32 = np.float32
+        pos *= f32(self._inv_step)
+        pos += offset.astype(f32)
+        np.clip(pos, f32(0.0), f32(TABLE_SIZE - 1e-3), out=pos)
+        i = pos.astype(np.int32)  # (int32: a faster conversion than to intp)
+        pos -= i.astype(f32)
+        entries = np.take(self._table[2], i)
+        f = np.multiply(entries.imag, pos, out=pos)
+        f += entries.real
+        return f
+
+    def near_fields(self, u: np.ndarray, k: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+        """(f_k - g_k)(u) where u < U_k, else 0, for members k (G,) at u (G, ...) = r^2
+        [arcsec^2] (overwritten; float32 for TNFW, float64 for point masses; g_k from
+        `coefficients` (G, 6) at U_k = R_k^2). TNFW near fields are bounded (|alpha| <
+        2 alpha_Rs) and single precision keeps them within ~1e-7 of it; a point mass's
+        diverges, so it stays in double precision. Unit: dimensionless."""
+        real = u.dtype.type
+        shape = (-1,) + (1,) * (u.ndim - 1)
+
+        def per_member(values):
+            return np.asarray(values, dtype=real).reshape(shape)
+
+        du = u - per_member(self._big_u[k])
+        g = du * per_member(coefficients[:, -1])
+        for j in range(coefficients.shape[1] - 2, 0, -1):
+            g += per_member(coefficients[:, j])
             g *= du
-            g += f32(c)
-        uc = np.maximum(u, f32(R_MIN_ARCSEC**2))
+        g += per_member(coefficients[:, 0])
+        f = np.maximum(u, real(R_MIN_ARCSEC**2), out=u)
         if self.profile_cls is PointMass:
-            f = f32(self._m[k]) / uc
+            np.divide(per_member(self._m[k]), f, out=f)
         else:
-            values, slopes = self._table[2:]
-            pos = np.log(uc)
-            pos *= f32(self._inv_step)
-            pos += f32(self._offset[k])
-            np.clip(pos, f32(0.0), f32(TABLE_SIZE - 1e-3), out=pos)
-            i = pos.astype(np.intp)
-            pos -= i
-            f = np.take(slopes, i)
-            f *= pos
-            f += np.take(values, i)
-            f *= f32(self._scale[k])
+            f = self._lookup32(np.log(f, out=f), self._offset[k].reshape(shape))
+            f *= per_member(self._scale[k])
         f -= g
         f *= du < 0
         return f
@@ -257,9 +279,11 @@ class RadialPopulation:
         if self.profile_cls is PointMass:
             return self._m[:, None] * (-1.0) ** powers / big_u[:, None] ** (powers + 1)
         nodes, operator = _taylor_operator()
-        values = self.f_exact(big_u[:, None] * (1.0 + CONTINUATION_HALF_WIDTH * nodes[None, :]))
-        coefficients = values @ operator.T / (CONTINUATION_HALF_WIDTH * big_u[:, None]) ** powers
-        coefficients[:, 0] = self.f_exact(big_u[:, None])[:, 0]  # exact value: C^0 at R_k
+        scaled = np.append(1.0 + CONTINUATION_HALF_WIDTH * nodes, 1.0)
+        values = self.f_exact(big_u[:, None] * scaled[None, :])  # one call: nodes, then U
+        coefficients = values[:, :-1] @ operator.T
+        coefficients /= (CONTINUATION_HALF_WIDTH * big_u[:, None]) ** powers
+        coefficients[:, 0] = values[:, -1]  # exact value: C^0 at R_k
         return coefficients
 
 
@@ -300,53 +324,101 @@ def grid_population_deflection(
     The rays are those of ``Instrument.ray_grid`` (sub-pixel centres,
     ``x_j = (j - (N s - 1)/2) pixel / s``), returned as (N s, N s) arrays [arcsec], x along
     axis 1. Point masses and TNFW halos (one r_trunc / Rs) use the far/near split of the module
-    docstring, within ``tolerance_arcsec`` of the exact sum at every ray; other profiles are
-    summed exactly.
+    docstring (`PopulationGrid`), within ``tolerance_arcsec`` of the exact sum at every ray;
+    other profiles are summed exactly.
     """
     n_rays = n_pix * supersampling
-    ray = (np.arange(n_rays) - 0.5 * (n_rays - 1)) * (pixel_scale_arcsec / supersampling)
     if not RadialPopulation.supports(profile_cls, params):
+        ray = (np.arange(n_rays) - 0.5 * (n_rays - 1)) * (pixel_scale_arcsec / supersampling)
         x, y = np.meshgrid(ray, ray)
         return population_deflection(profile_cls, params, x, y)
-    pop = RadialPopulation(profile_cls, params)
-    if pop.size == 0:
-        return np.zeros((n_rays, n_rays)), np.zeros((n_rays, n_rays))
-    radius = pop.radius(pixel_scale_arcsec, tolerance_arcsec / pop.size)
-    coefficients = pop.continuation(radius)
-    big_u = radius**2
-    node = (np.arange(n_pix + 2 * MARGIN) - MARGIN - 0.5 * (n_pix - 1)) * pixel_scale_arcsec
+    grid = PopulationGrid(
+        profile_cls, params, n_pix, pixel_scale_arcsec, supersampling, tolerance_arcsec
+    )
+    alpha = lagrange_upsample(grid.far, supersampling)
+    grid.add_near(alpha)
+    return alpha[0], alpha[1]
 
-    far_x = np.zeros((n_pix + 2 * MARGIN,) * 2)
-    far_y = np.zeros_like(far_x)
-    for start in range(0, pop.size, CHUNK):
-        k = np.arange(start, min(start + CHUNK, pop.size))
-        dx = (node[None, :] - pop.cx[k, None]).astype(np.float32)  # (chunk, nodes)
-        dy = (node[None, :] - pop.cy[k, None]).astype(np.float32)
-        u = (dy * dy)[:, :, None] + (dx * dx)[:, None, :]
-        f = pop.f32(u, k)
-        inside = u < big_u[k, None, None].astype(np.float32)
-        if inside.any():
-            which = np.nonzero(inside)
-            du = u[which].astype(np.float64) - big_u[k[which[0]]]
-            f[which] = _taylor(coefficients[k[which[0]]], du)
-        far_x += np.einsum("kij,kj->ij", f, dx, dtype=np.float64)
-        far_y += np.einsum("kij,ki->ij", f, dy, dtype=np.float64)
-    # single precision: |far field| < 1", so the rounding is < 1e-7"
-    far = lagrange_upsample(np.stack([far_x, far_y]).astype(np.float32), supersampling)
-    alpha_x, alpha_y = far.astype(np.float64)
 
-    lo = np.searchsorted(ray, pop.cx - radius), np.searchsorted(ray, pop.cy - radius)
-    hi = np.searchsorted(ray, pop.cx + radius), np.searchsorted(ray, pop.cy + radius)
-    pop._big_u = big_u
-    near_dtype = np.float64 if profile_cls is PointMass else np.float32
-    for k in range(pop.size):
-        j0, j1, i0, i1 = lo[0][k], hi[0][k], lo[1][k], hi[1][k]
-        if j1 <= j0 or i1 <= i0:
-            continue
-        dx = (ray[j0:j1] - pop.cx[k]).astype(near_dtype)
-        dy = (ray[i0:i1] - pop.cy[k]).astype(near_dtype)
-        u = np.add.outer(dy * dy, dx * dx)
-        near = pop.near_field(u, k, coefficients[k])
-        alpha_x[i0:i1, j0:j1] += near * dx[None, :]
-        alpha_y[i0:i1, j0:j1] += near * dy[:, None]
-    return alpha_x, alpha_y
+class PopulationGrid:
+    """The far/near split of a population (module docstring) on an instrument's grids.
+
+    ``far``: (2, n + 2 MARGIN, n + 2 MARGIN) float64, the far field F (x and y) at the pixel
+    centres plus MARGIN nodes around; ``add_near(alpha)`` adds the near fields to a (2, N s,
+    N s) deflection at the rays (F interpolated there by `lagrange_upsample`, plus anything
+    else linear, e.g. the macro lens's far field).
+    """
+
+    def __init__(
+        self,
+        profile_cls: type,
+        params: dict,
+        n_pix: int,
+        pixel_scale_arcsec: float,
+        supersampling: int,
+        tolerance_arcsec: float = DEFAULT_TOLERANCE_ARCSEC,
+    ):
+        pop = RadialPopulation(profile_cls, params)
+        self.pop = pop
+        self.n_rays = n_pix * supersampling
+        self.ray_step = pixel_scale_arcsec / supersampling
+        nodes = n_pix + 2 * MARGIN
+        self.far = np.zeros((2, nodes, nodes))
+        if pop.size == 0:
+            return
+        radius = pop.radius(pixel_scale_arcsec, tolerance_arcsec / pop.size)
+        self.radius = radius
+        self.coefficients = coefficients = pop.continuation(radius)
+        pop._big_u = big_u = radius**2
+        node = (np.arange(nodes) - MARGIN - 0.5 * (n_pix - 1)) * pixel_scale_arcsec
+        for start in range(0, pop.size, CHUNK):
+            k = np.arange(start, min(start + CHUNK, pop.size))
+            dx = (node[None, :] - pop.cx[k, None]).astype(np.float32)  # (chunk, nodes)
+            dy = (node[None, :] - pop.cy[k, None]).astype(np.float32)
+            u = (dy * dy)[:, :, None] + (dx * dx)[:, None, :]
+            f = pop.f32(u, k)
+            which = np.flatnonzero(u < big_u[k, None, None].astype(np.float32))
+            if which.size:
+                member = k[which // (nodes * nodes)]
+                du = u.reshape(-1)[which].astype(np.float64) - big_u[member]
+                f.reshape(-1)[which] = _taylor(coefficients[member], du)
+            # single precision sums of CHUNK terms |f dx| < 1": rounding < 1e-7"
+            self.far[0] += np.einsum("kij,kj->ij", f, dx)
+            self.far[1] += np.einsum("kij,ki->ij", f, dy)
+
+    def add_near(self, alpha: np.ndarray) -> None:
+        """Add the near fields (f_k - g_k)(u) (dx, dy) at the rays within R_k of each member
+        to ``alpha`` (2, N s, N s) [arcsec], in place. Members are evaluated in groups of
+        CHUNK of similar box size, each on the square of rays of its group's largest box."""
+        pop = self.pop
+        if pop.size == 0:
+            return
+        n_rays, step = self.n_rays, self.ray_step
+        centre = 0.5 * (n_rays - 1)
+        dtype = np.float64 if pop.profile_cls is PointMass else np.float32
+        lo_x = np.ceil((pop.cx - self.radius) / step + centre).astype(np.int64)
+        lo_y = np.ceil((pop.cy - self.radius) / step + centre).astype(np.int64)
+        side = np.floor(2.0 * self.radius / step).astype(np.int64) + 2
+        visible = (
+            (lo_x < n_rays) & (lo_y < n_rays) & (lo_x + side > 0) & (lo_y + side > 0)
+        ).nonzero()[0]
+        visible = visible[np.argsort(side[visible], kind="stable")]
+        for start in range(0, visible.size, NEAR_CHUNK):
+            k = visible[start : start + NEAR_CHUNK]
+            size = int(side[k].max())
+            offsets = np.arange(size)
+            dx = ((lo_x[k, None] + offsets - centre) * step - pop.cx[k, None]).astype(dtype)
+            dy = ((lo_y[k, None] + offsets - centre) * step - pop.cy[k, None]).astype(dtype)
+            u = (dy * dy)[:, :, None] + (dx * dx)[:, None, :]
+            near = pop.near_fields(u, k, self.coefficients[k])
+            near_x = near * dx[:, None, :]
+            near *= dy[:, :, None]
+            for row, member in enumerate(k):
+                i0, j0 = int(lo_y[member]), int(lo_x[member])
+                i1, j1 = min(i0 + size, n_rays), min(j0 + size, n_rays)
+                a0, b0 = max(i0, 0), max(j0, 0)
+                if i1 <= a0 or j1 <= b0:
+                    continue
+                patch = (slice(a0 - i0, i1 - i0), slice(b0 - j0, j1 - j0))
+                alpha[0, a0:i1, b0:j1] += near_x[row][patch]
+                alpha[1, a0:i1, b0:j1] += near[row][patch]

@@ -131,6 +131,80 @@ def sie_shear_source_plane(
     return beta_x, beta_y
 
 
+#: Interpolation constant c(|e|) of the SIE deflection, at |e| = 0, 0.05, ..., 0.9: 6-point
+#: Lagrange interpolation from the pixel-centre grid (spacing h) to the sub-pixel rays
+#: (supersampling 2 to 5) errs by at most ``theta_E c (h / d)^6`` at L-infinity distance
+#: d >= 4 h from the lens centre (the deflection is homogeneous of degree 0, so the error
+#: depends only on d / h, q and the sub-grid offsets). Measured maxima over random orientations
+#: and centres; `sie_interpolation_radius` applies a further safety factor. Unit: dimensionless.
+SIE_INTERPOLATION_CONSTANT = np.array(
+    [1.1, 1.27, 1.64, 2.22, 3.14, 4.68, 6.97, 12.0, 20.4, 36.3, 68.8, 136.0, 290.0, 641.0]
+    + [1460.0, 4410.0, 15100.0, 52200.0, 245000.0]
+)
+#: Safety factor on SIE_INTERPOLATION_CONSTANT. Unit: dimensionless.
+SIE_INTERPOLATION_SAFETY = 3.0
+
+
+def sie_interpolation_radius(
+    theta_E: float, e1: float, e2: float, pixel: float, tolerance: float
+) -> float:
+    """Half-width d [arcsec] of the square around the SIE centre outside which its deflection,
+    interpolated from the pixel-centre grid (`darklens.lensing.grid.lagrange_upsample`), is
+    within `tolerance` [arcsec] of the exact one; inf beyond the measured |e| <= 0.9."""
+    ecc = float(np.hypot(e1, e2))
+    index = int(np.ceil(ecc / 0.05 - 1e-9))
+    if index >= SIE_INTERPOLATION_CONSTANT.size or not theta_E > 0:
+        return float("inf") if theta_E > 0 else 5.0 * pixel
+    c = SIE_INTERPOLATION_SAFETY * SIE_INTERPOLATION_CONSTANT[index]
+    return pixel * max((c * float(theta_E) / tolerance) ** (1.0 / 6.0), 5.0)
+
+
+def sie_deflection_inplace(
+    x: np.ndarray,
+    y: np.ndarray,
+    theta_E: float,
+    e1: float,
+    e2: float,
+    center_x: float,
+    center_y: float,
+) -> tuple[FloatArray, FloatArray]:
+    """`sie_deflection` for scalar parameters at x, y [arcsec] (broadcast against each other)
+    in float64, with fewer temporaries, and
+    artanh(v) as 0.5 ln((1 + v) / (1 - v)) (the same to ~1e-16 absolute). Unit: arcsec."""
+    ecc = min(float(np.hypot(e1, e2)), E_MAX)
+    q = (1.0 - ecc) / (1.0 + ecc)
+    u = max(2.0 * np.sqrt(ecc) / (1.0 + ecc), U_MIN)
+    phi = np.arctan2(e2, e1) / 2.0
+    cos, sin = float(np.cos(phi)), float(np.sin(phi))
+    scale = float(theta_E) * np.sqrt(q) / u
+    shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+    dx = np.subtract(x, center_x, out=np.empty(shape))
+    dy = np.subtract(y, center_y, out=np.empty(shape))
+    xr = cos * dx
+    xr += sin * dy
+    yr = np.multiply(dy, cos, out=dy)
+    yr -= sin * dx
+    psi = np.multiply(xr, q * q * xr, out=dx)
+    psi += yr * yr
+    np.sqrt(psi, out=psi)
+    np.maximum(psi, R_MIN_ARCSEC, out=psi)
+    np.divide(u, psi, out=psi)  # u / psi
+    xr *= psi
+    np.arctan(xr, out=xr)
+    xr *= scale  # alpha_x'
+    yr *= psi  # v
+    np.subtract(1.0, yr, out=psi)
+    yr += 1.0
+    np.divide(yr, psi, out=psi)
+    np.log(psi, out=psi)
+    psi *= 0.5 * scale  # alpha_y'
+    ax = cos * xr
+    ax -= sin * psi
+    ay = np.multiply(xr, sin, out=xr)
+    ay += cos * psi
+    return ax, ay
+
+
 def sie_convergence(
     x: ArrayLike,
     y: ArrayLike,
