@@ -101,6 +101,7 @@ def test_markdown_has_the_verdict_tables_and_numbers(summary):
     assert text.splitlines()[0] == "# darklens results summary"
     assert "Test set: 60 images (20 no_sub, 20 cdm, 20 axion)" in text
     assert "Headline: **physics beats baseline** in macro AUC" in text
+    assert "bootstrap p ≤ 0.0066" in text  # the floor 2 / (300 + 1) of 300 replicates
     for heading in ("## Models", "## Ablation", "## Paired comparisons"):
         assert heading in text
     tables = [line for line in text.splitlines() if line.startswith("|")]

@@ -279,6 +279,10 @@ def accuracy_vs_signal_figure(predictions_by_model: dict, class_files, output) -
             f"{name}: {int(r['counts'].sum())} test images in {len(r['counts'])} quantile bins"
         )
         ax.legend(fontsize=8)
+    if not classes:
+        ax = np.atleast_1d(axes)[0]
+        ax.text(0.5, 0.5, "no substructure signal stored\n(imported images?)", ha="center")
+        ax.set_axis_off()
     fig.suptitle("Accuracy against the per-image substructure signal (test set)")
     fig.tight_layout()
     _save(fig, output)

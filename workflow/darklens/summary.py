@@ -263,6 +263,19 @@ def fmt_p(p) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
+def fmt_p_bootstrap(c: Comparison) -> str:
+    """The bootstrap p-value; at its floor 2 / (B + 1) written as an upper bound."""
+    floor = 2.0 / (c.n_bootstrap + 1)
+    if math.isfinite(c.p_bootstrap) and c.p_bootstrap <= floor * (1 + 1e-9):
+        return f"≤ {floor:.2g}"
+    return fmt_p(c.p_bootstrap)
+
+
+def p_text(c: Comparison) -> str:
+    text = fmt_p_bootstrap(c)
+    return f"p {text}" if text.startswith("≤") else f"p = {text}"
+
+
 def fmt_effect(c: Comparison) -> str:
     return f"{c.effect:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
 
@@ -280,14 +293,14 @@ def verdict(c_auc: Comparison, c_acc: Comparison | None) -> str:
     text = (
         f"Headline: {outcome} in macro AUC at the {100 * alpha:.0f}% level: difference "
         f"{c_auc.effect:+.4f} ({level} CI {c_auc.ci_low:+.4f} to {c_auc.ci_high:+.4f}, "
-        f"bootstrap p = {fmt_p(c_auc.p_bootstrap)}; paired t-test over {c_auc.n_seeds} seeds "
+        f"bootstrap {p_text(c_auc)}; paired t-test over {c_auc.n_seeds} seeds "
         f"p = {fmt_p(c_auc.p_seed_t_test)}; better on {c_auc.seeds_better} of "
         f"{c_auc.n_seeds} seeds)"
     )
     if c_acc is not None:
         text += (
             f"; accuracy difference {c_acc.effect:+.4f} ({level} CI {c_acc.ci_low:+.4f} to "
-            f"{c_acc.ci_high:+.4f}, p = {fmt_p(c_acc.p_bootstrap)})"
+            f"{c_acc.ci_high:+.4f}, {p_text(c_acc)})"
         )
     return text + "."
 
@@ -342,9 +355,7 @@ def build_blocks(rows, comparisons, specs, headline, class_names, description: s
                     else "—"
                 )
             effect = by_pair.get((cells.get(columns[1]), cells.get(columns[0]), "auc_macro_ovr"))
-            line.append(
-                f"{fmt_effect(effect[1])}, p = {fmt_p(effect[1].p_bootstrap)}" if effect else "—"
-            )
+            line.append(f"{fmt_effect(effect[1])}, {p_text(effect[1])}" if effect else "—")
             table.append(line)
         blocks.append(("table", ["architecture", *columns, "residual effect on macro AUC"], table))
         blocks.append(
@@ -365,7 +376,7 @@ def build_blocks(rows, comparisons, specs, headline, class_names, description: s
             c.reference,
             METRIC_LABELS[c.metric],
             fmt_effect(c),
-            fmt_p(c.p_bootstrap),
+            fmt_p_bootstrap(c),
             fmt_p(c.p_seed_t_test),
             f"{c.seeds_better}/{c.n_seeds}",
         ]
