@@ -271,6 +271,10 @@ def fmt_p_bootstrap(c: Comparison) -> str:
     return fmt_p(c.p_bootstrap)
 
 
+def _seeds_text(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
 def p_text(c: Comparison) -> str:
     text = fmt_p_bootstrap(c)
     return f"p {text}" if text.startswith("≤") else f"p = {text}"
@@ -293,9 +297,9 @@ def verdict(c_auc: Comparison, c_acc: Comparison | None) -> str:
     text = (
         f"Headline: {outcome} in macro AUC at the {100 * alpha:.0f}% level: difference "
         f"{c_auc.effect:+.4f} ({level} CI {c_auc.ci_low:+.4f} to {c_auc.ci_high:+.4f}, "
-        f"bootstrap {p_text(c_auc)}; paired t-test over {c_auc.n_seeds} seeds "
+        f"bootstrap {p_text(c_auc)}; paired t-test over {_seeds_text(c_auc.n_seeds)} "
         f"p = {fmt_p(c_auc.p_seed_t_test)}; better on {c_auc.seeds_better} of "
-        f"{c_auc.n_seeds} seeds)"
+        f"{_seeds_text(c_auc.n_seeds)})"
     )
     if c_acc is not None:
         text += (

@@ -42,7 +42,7 @@ rule summarize:
         mem_mb=1000,
         runtime=10,
     params:
-        models=canonical_json(config["training"]["models"]),
+        models=json.dumps(config["training"]["models"], separators=(",", ":")),
         evaluation=canonical_json(EVAL),
         seed=config["seed"],
         epochs=config["training"]["epochs"],
