@@ -1,9 +1,16 @@
 import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from darklens import CLASS_NAMES
+from darklens.cli import main
 from darklens.features import build_channels
 from darklens.predict import REQUIRED_KEYS, load_checkpoint, predict_images
 from darklens.training import TrainConfig, train
@@ -96,3 +103,194 @@ def test_missing_keys_are_named(trained, tmp_path):
     with pytest.raises(ValueError, match="lacks required key\\(s\\): image_size, norm_std"):
         load_checkpoint(path)
     assert "norm_std" in REQUIRED_KEYS
+
+
+# --- `darklens predict`: every input kind, and one line for every bad input ---
+
+
+def cli(capsys, *args):
+    """Run the darklens CLI in-process; returns (exit code, stdout, stderr lines)."""
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip().splitlines()
+
+
+def read_predictions(path):
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return rows, np.array([[float(r[f"prob_{c}"]) for c in CLASS_NAMES] for r in rows])
+
+
+def object_array(image, mass=1e-23):
+    """DeepLense's axion files: an object array [image, axion mass]."""
+    array = np.empty(2, dtype=object)
+    array[0], array[1] = image, mass
+    return array
+
+
+def test_predict_cli_reads_every_input_kind(trained, tmp_path, capsys):
+    out, images, _ = trained
+    expected = predict_images(load_checkpoint(out / "checkpoint.pt"), images[:7], device="cpu")
+    h5_path = tmp_path / "new.h5"
+    with h5py.File(h5_path, "w") as handle:
+        handle["images"] = images[:7]
+    np.save(tmp_path / "stack.npy", images[:7].astype(np.float64))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for k, image in enumerate(images[:7]):
+        array = [image, image[None], object_array(image)][k % 3]
+        np.save(folder / f"img_{k:02d}.npy", array, allow_pickle=True)
+    for source, extra in [
+        (h5_path, []),
+        (tmp_path / "stack.npy", []),
+        (folder, ["--allow-pickle"]),
+    ]:
+        output = tmp_path / f"{Path(source).stem}.csv"
+        code, _, err = cli(
+            capsys,
+            "predict",
+            "--checkpoint",
+            out / "checkpoint.pt",
+            "--input",
+            source,
+            "--output",
+            output,
+            "--device",
+            "cpu",
+            *extra,
+        )
+        assert code == 0, err
+        rows, probs = read_predictions(output)
+        assert list(rows[0]) == [
+            "index",
+            "source",
+            *[f"prob_{c}" for c in CLASS_NAMES],
+            "pred",
+            "pred_name",
+        ]
+        np.testing.assert_allclose(probs, expected, atol=1e-6)
+        assert [int(r["index"]) for r in rows] == list(range(7))
+        assert [r["pred_name"] for r in rows] == [CLASS_NAMES[k] for k in probs.argmax(axis=1)]
+    assert [r["source"] for r in rows] == [f"img_{k:02d}.npy" for k in range(7)]
+    np.save(tmp_path / "one.npy", images[3])
+    code, _, _ = cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        out / "checkpoint.pt",
+        "--input",
+        tmp_path / "one.npy",
+        "--output",
+        tmp_path / "one.csv",
+    )
+    assert code == 0
+    np.testing.assert_allclose(read_predictions(tmp_path / "one.csv")[1], expected[3:4], atol=1e-6)
+
+
+def _bad_inputs(tmp: Path, images: np.ndarray, checkpoint: Path):
+    """name -> (checkpoint, input, expected words) for each bad case."""
+    (tmp / "notes.txt").write_text("not an image\n")
+    (tmp / "garbage.npy").write_bytes(b"\x93NUMPY garbage")
+    np.save(tmp / "rank4.npy", images[:2, None])
+    np.save(tmp / "size.npy", np.zeros((3, 20, 20)))
+    nan = images[:4].copy()
+    nan[2, 3, 3] = np.nan
+    np.save(tmp / "nan.npy", nan)
+    (tmp / "inf").mkdir()
+    np.save(tmp / "inf" / "a.npy", images[0])
+    np.save(tmp / "inf" / "b.npy", np.full((16, 16), np.inf))
+    (tmp / "empty").mkdir()
+    np.save(tmp / "zero.npy", np.zeros((0, 16, 16)))
+    np.save(tmp / "pickled.npy", object_array(images[0]), allow_pickle=True)
+    np.save(tmp / "text.npy", np.array([["a"] * 16] * 16))
+    with h5py.File(tmp / "two.h5", "w") as handle:
+        handle["a"], handle["b"] = images[:2], images[:2]
+    (tmp / "corrupt.pt").write_bytes(checkpoint.read_bytes()[:2000])
+    other = torch.load(checkpoint, weights_only=True)
+    other["architecture"] = "plain_cnn"  # weights of physics_cnn under another architecture
+    torch.save(other, tmp / "other_model.pt")
+    torch.save({"weight": torch.zeros(3)}, tmp / "state_dict.pt")
+    good = tmp / "size.npy"
+    return {
+        "not an image file": (checkpoint, tmp / "notes.txt", "is not an image file"),
+        "corrupt .npy": (checkpoint, tmp / "garbage.npy", "not a readable .npy file"),
+        "wrong rank": (checkpoint, tmp / "rank4.npy", "expected (N, 16, 16) images"),
+        "wrong size": (checkpoint, tmp / "size.npy", "20x20 px but the model expects 16x16"),
+        "NaN pixel": (checkpoint, tmp / "nan.npy", "image 2 (nan.npy) holds NaN or inf"),
+        "inf in a folder": (checkpoint, tmp / "inf", "b.npy: holds NaN or inf"),
+        "empty folder": (checkpoint, tmp / "empty", "holds no images"),
+        "empty stack": (checkpoint, tmp / "zero.npy", "holds no images"),
+        "pickle not allowed": (checkpoint, tmp / "pickled.npy", "--allow-pickle"),
+        "not numbers": (checkpoint, tmp / "text.npy", "are not pixel values"),
+        "missing input": (checkpoint, tmp / "nowhere.npy", "does not exist"),
+        "ambiguous HDF5": (checkpoint, tmp / "two.h5", "name one with --dataset"),
+        "corrupt checkpoint": (tmp / "corrupt.pt", good, "is not readable"),
+        "another model": (tmp / "other_model.pt", good, "do not fit its architecture"),
+        "not a checkpoint": (tmp / "state_dict.pt", good, "lacks required key(s)"),
+        "missing checkpoint": (tmp / "nope.pt", good, "does not exist"),
+    }
+
+
+BAD_CASES = [
+    "not an image file",
+    "corrupt .npy",
+    "wrong rank",
+    "wrong size",
+    "NaN pixel",
+    "inf in a folder",
+    "empty folder",
+    "empty stack",
+    "pickle not allowed",
+    "not numbers",
+    "missing input",
+    "ambiguous HDF5",
+    "corrupt checkpoint",
+    "another model",
+    "not a checkpoint",
+    "missing checkpoint",
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(trained, tmp_path_factory):
+    out, images, _ = trained
+    return _bad_inputs(tmp_path_factory.mktemp("bad"), images, out / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_predict_cli_bad_input_is_one_line_and_no_output(bad_inputs, tmp_path, capsys, case):
+    checkpoint, source, words = bad_inputs[case]
+    output = tmp_path / "predictions.csv"
+    code, out, err = cli(
+        capsys, "predict", "--checkpoint", checkpoint, "--input", source, "--output", output
+    )
+    assert code == 2
+    errors = [line for line in err if not re.match(r"^\d{4}-\d\d-\d\dT.* INFO ", line)]
+    assert len(errors) == 1 and errors[0].startswith("darklens predict: error: "), err
+    assert words in errors[0]
+    assert not output.exists() and not list(tmp_path.iterdir())
+
+
+def test_predict_command_never_shows_a_traceback(bad_inputs, tmp_path):
+    checkpoint, source, _ = bad_inputs["wrong size"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "darklens",
+            "predict",
+            "--checkpoint",
+            str(checkpoint),
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "workflow")},
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("darklens predict: error: ")

@@ -7,7 +7,13 @@ import torch
 from darklens import CLASS_NAMES
 from darklens.features import build_channels
 from darklens.predict import load_checkpoint, predict_images
-from darklens.training import HISTORY_COLUMNS, TrainConfig, prediction_columns, train
+from darklens.training import (
+    HISTORY_COLUMNS,
+    RESUME_FILE,
+    TrainConfig,
+    prediction_columns,
+    train,
+)
 
 SIZE = 16
 SIGMA_PX = 1.5
@@ -213,3 +219,65 @@ def test_bad_config_raises(toy, tmp_path, overrides, match):
     _, x, y, split = toy
     with pytest.raises(ValueError, match=match):
         train(x, y, split, config(epochs=1, **overrides), tmp_path, log=lambda _: None)
+
+
+class Interrupted(Exception):
+    """Stands in for a crash (SIGKILL, node failure) in the middle of training."""
+
+
+def crash_at(epoch):
+    def log(line):
+        if line.startswith(f"epoch {epoch:3d}"):
+            raise Interrupted
+
+    return log
+
+
+def same_outputs(a, b):
+    for name in ("predictions.csv", "metrics.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    first, second = read_csv(a / "history.csv")[1], read_csv(b / "history.csv")[1]
+    assert [[r[c] for c in HISTORY_COLUMNS[:-1]] for r in first] == [
+        [r[c] for c in HISTORY_COLUMNS[:-1]] for r in second
+    ]
+    state_a = load_checkpoint(a / "checkpoint.pt")["model_state"]
+    state_b = load_checkpoint(b / "checkpoint.pt")["model_state"]
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
+def test_resume_after_a_crash_gives_identical_results(toy, tmp_path):
+    """physics_cnn: dropout, BatchNorm and flips all draw random numbers that must resume."""
+    _, x, y, split = toy
+    cfg = config(architecture="physics_cnn", epochs=4)
+    train(x, y, split, cfg, tmp_path / "straight", log=lambda _: None)
+    run = tmp_path / "crashed"
+    with pytest.raises(Interrupted):
+        train(x, y, split, cfg, run, log=crash_at(3))
+    assert (run / RESUME_FILE).is_file() and not (run / "metrics.json").exists()
+    lines = []
+    train(x, y, split, cfg, run, log=lines.append)
+    assert f"resumed from {RESUME_FILE} after epoch 2 of 4" in lines
+    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["3", "4"]
+    assert not (run / RESUME_FILE).exists()
+    same_outputs(tmp_path / "straight", run)
+
+
+@pytest.mark.parametrize("change", ["seed", "data", "corrupt"])
+def test_resume_file_of_another_run_is_ignored(toy, tmp_path, change):
+    _, x, y, split = toy
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train(x, y, split, config(epochs=3), run, log=crash_at(2))
+    cfg = config(epochs=3, seed=2 if change == "seed" else 1)
+    if change == "data":
+        x = x.copy()
+        x[0, 0, 0, 0] += 1.0
+    if change == "corrupt":
+        (run / RESUME_FILE).write_bytes(b"PK\x03\x04 not a checkpoint")
+    lines = []
+    train(x, y, split, cfg, run, log=lines.append)
+    expected = "not readable" if change == "corrupt" else "another config or other data"
+    assert any(line.startswith(f"ignoring {RESUME_FILE}") and expected in line for line in lines)
+    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1", "2", "3"]
+    train(x, y, split, cfg, tmp_path / "straight", log=lambda _: None)
+    same_outputs(tmp_path / "straight", run)

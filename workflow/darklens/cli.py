@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -125,7 +126,8 @@ def cmd_split(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from darklens.dataset import load_dataset, read_split
+    from darklens.dataset import read_split
+    from darklens.loading import load_training_set
     from darklens.training import TrainConfig, train
 
     spec = _json(args.model_spec)
@@ -133,7 +135,7 @@ def cmd_train(args) -> None:
     classes = [Path(p).stem for p in args.images]
     image_paths = dict(zip(classes, args.images, strict=True))
     residual_paths = dict(zip(classes, args.residuals, strict=True)) if args.residuals else None
-    x, y, counts = load_dataset(image_paths, residual_paths, spec["channels"])
+    x, y, counts = load_training_set(image_paths, residual_paths, spec["channels"])
     split = read_split(args.split, counts)
     cfg = TrainConfig(
         architecture=spec["architecture"],
@@ -148,8 +150,41 @@ def cmd_train(args) -> None:
         threads=args.threads,
         class_names=classes,
         smoothing_sigma_px=args.smoothing_sigma_px if "residual" in spec["channels"] else None,
+        mixed_precision=bool(training.get("mixed_precision", True)),
     )
     train(x, y, split, cfg, Path(args.out_dir), log=log.info)
+
+
+def cmd_predict(args) -> None:
+    from darklens.predict import predict_file
+
+    counts = predict_file(
+        args.checkpoint,
+        args.input,
+        args.output,
+        device=args.device,
+        batch_size=args.batch_size,
+        allow_pickle=args.allow_pickle,
+        dataset=args.dataset,
+    )
+    log.info("%s: %d images, predicted %s", args.output, sum(counts.values()), counts)
+
+
+def cmd_import(args) -> None:
+    from darklens.importing import import_class
+
+    n = import_class(args.folder, args.class_name, args.output, args.allow_pickle)
+    log.info("%s: imported %d images of %s from %s", args.output, n, args.class_name, args.folder)
+
+
+def cmd_split_files(args) -> None:
+    from darklens.dataset import stratified_split, write_split
+    from darklens.importing import class_counts
+
+    counts = class_counts({Path(p).stem: p for p in args.images})
+    split = stratified_split(counts, _json(args.fractions), args.seed)
+    write_split(args.output, split)
+    log.info("split of %s: %s", counts, {k: len(split[k]) for k in ("train", "val", "test")})
 
 
 def cmd_evaluate(args) -> None:
@@ -282,6 +317,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser(
+        "predict",
+        help="class probabilities of new images from a checkpoint",
+        description="Write one CSV row per image (index, source, prob_<class>..., pred, "
+        "pred_name). The input is an HDF5 file, a .npy stack (N, H, W) or image (H, W), or a "
+        "folder of .npy images; the residual channel and normalisation are the model's own.",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt of a training run")
+    p.add_argument("--input", required=True, help="HDF5 file, .npy stack, or folder of .npy")
+    p.add_argument("--output", required=True, help="CSV to write")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--dataset", default=None, help="HDF5 dataset (default: images)")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read .npy object arrays (DeepLense layout); runs pickle code: trusted files only",
+    )
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("import", help="a folder of .npy images of one class -> a class file")
+    p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
+    p.add_argument("--folder", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--allow-pickle", action="store_true", help="read .npy object arrays")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("split-files", help="stratified split of the images in class files")
+    p.add_argument("--fractions", required=True, help="JSON, as for split")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("images", nargs="+", help="class files, named {class}.h5, in class order")
+    p.set_defaults(func=cmd_split_files)
+
     p = sub.add_parser("evaluate", help="collect metrics.json files into one CSV")
     p.add_argument("--output", required=True)
     p.add_argument("metrics", nargs="+")
@@ -296,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residuals", nargs="*", default=None)
     p.add_argument("inputs", nargs="+")
     p.set_defaults(func=cmd_plot)
+
     p = sub.add_parser("summarize", help="summary tables and paired comparisons of all runs")
     p.add_argument("--models", required=True, help="JSON of training.models")
     p.add_argument("--evaluation", required=True, help="JSON of the evaluation section")
@@ -334,6 +404,13 @@ def main(argv=None) -> int:
     )
     if getattr(args, "threads", None):
         _set_threads(args.threads)
+    if os.environ.get("SLURM_JOB_ID"):  # provenance of cluster jobs, in every rule's log
+        log.info(
+            "darklens %s: SLURM job %s on %s",
+            args.command,
+            os.environ["SLURM_JOB_ID"],
+            os.uname().nodename,
+        )
     try:
         args.func(args)
     except (ValueError, OSError, FloatingPointError) as exc:

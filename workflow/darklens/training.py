@@ -1,10 +1,25 @@
 """Train one classifier on prepared channels and write its checkpoint, history and test predictions.
 
-`train` is one loop that reads top to bottom (after nanoGPT's train.py): the normalised training set
-lives on the device as one tensor and is indexed by a seeded permutation each epoch; flips, when
-enabled, are drawn per batch from a seeded numpy Generator and applied to tensors. After each epoch
-the model is scored on the validation split; the best epoch by validation accuracy (ties: lower
-validation loss) is kept. The test split is touched only once, after training, with the best model.
+`train` is one loop that reads top to bottom (after nanoGPT's train.py). The raw (N, C, H, W) array
+is the data set: on the CPU it is used in place (no copy), on CUDA it is copied once to the device.
+Each epoch draws a seeded permutation of the training indices; `epoch_batches` gathers each batch
+with one index_select, normalises it with the training split's per-channel mean and std, and flips
+it (when enabled) with a seeded numpy Generator. No per-image Python, no worker processes: the loop
+never waits for data (benchmarks/training.py measures it against a per-item DataLoader).
+
+After each epoch the model is scored on the validation split; the best epoch by validation accuracy
+(ties: lower validation loss) is kept. The test split is touched only once, after training, with
+the best model.
+
+On CUDA: channels-last memory format, and mixed precision (bf16 autocast, or fp16 with loss
+scaling where bf16 is missing) for the training steps when `mixed_precision`; evaluation is fp32.
+On the CPU, runs are bit-for-bit reproducible for a given seed and thread count.
+
+Interruption: after every epoch the complete state (model, optimizer, loss scaler, RNG states,
+history, best epoch so far) is written atomically to `<out_dir>/resume.pt`. A later call with the
+same config and the same data resumes after the last finished epoch and ends with results identical
+to an uninterrupted run; a resume file from another config or other data is ignored. It is deleted
+once the run has finished.
 
 Outputs in out_dir, each written atomically: checkpoint.pt, history.csv, predictions.csv,
 metrics.json (written last, so its presence means the run finished).
@@ -12,11 +27,13 @@ metrics.json (written last, so its presence means the run finished).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +49,8 @@ from darklens.models import build_model, count_parameters
 
 SPLITS = ("train", "val", "test")
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+RESUME_FILE = "resume.pt"
+CHUNK_IMAGES = 1024  # images per chunk when scanning the whole array (bounded temporaries)
 
 
 @dataclass
@@ -50,6 +69,7 @@ class TrainConfig:
     threads: int = 1  # torch CPU threads
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     smoothing_sigma_px: float | None = None  # residual smoothing used to build x, unit: pixels
+    mixed_precision: bool = True  # CUDA only: autocast training steps (bf16, else fp16)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -63,19 +83,65 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def autocast_dtype(device: torch.device, mixed_precision: bool) -> torch.dtype | None:
+    """The autocast dtype of training steps: None (fp32) on the CPU or when disabled."""
+    if device.type != "cuda" or not mixed_precision:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def memory_format(
+    device: torch.device, model: torch.nn.Module | None = None
+) -> torch.memory_format:
+    """channels-last on CUDA (tensor cores), the default layout on the CPU and for models holding
+    5-D tensors (group convolutions), which PyTorch cannot lay out channels-last."""
+    tensors = [*model.parameters(), *model.buffers()] if model is not None else []
+    if device.type != "cuda" or any(t.dim() == 5 for t in tensors):
+        return torch.contiguous_format
+    return torch.channels_last
+
+
+def channel_stats(x: np.ndarray, index=None) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of x[index] ((N, C, H, W); all rows by default), in float64.
+
+    Two passes over chunks of CHUNK_IMAGES images, so no temporary of the array's size is made.
+    A constant channel gets std 1.
+    """
+    index = np.arange(len(x)) if index is None else np.asarray(index)
+    chunks = [index[i : i + CHUNK_IMAGES] for i in range(0, len(index), CHUNK_IMAGES)]
+    count = len(index) * x.shape[2] * x.shape[3]
+    total = sum(x[rows].sum(axis=(0, 2, 3), dtype=np.float64) for rows in chunks)
+    mean = total / count
+    squares = sum(
+        np.square(x[rows].astype(np.float64) - mean[None, :, None, None]).sum(axis=(0, 2, 3))
+        for rows in chunks
+    )
+    std = np.sqrt(squares / count)
+    std = np.where(std > 0, std, 1.0)
+    return mean.tolist(), std.tolist()
+
+
+def normaliser(mean, std, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) as float32 (1, C, 1, 1) tensors on `device`, for `normalise_batch`."""
+    shape = (1, len(mean), 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(shape)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(shape)
+    return mean_t, std_t
+
+
+def normalise_batch(xb: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """(xb - mean) / std per channel of a raw (B, C, H, W) batch (what training and prediction
+    apply)."""
+    mean_t, std_t = norm
+    return (xb - mean_t) / std_t
+
+
 def normalise(x: np.ndarray, mean, std) -> np.ndarray:
-    """(x - mean) / std per channel of (N, C, H, W) x, as float32."""
+    """(x - mean) / std per channel of (N, C, H, W) x, as float32 (numpy twin of
+    normalise_batch, equal to it within float32 rounding)."""
     mean = np.asarray(mean, dtype=np.float64)[None, :, None, None]
     std = np.asarray(std, dtype=np.float64)[None, :, None, None]
     return ((x - mean) / std).astype(np.float32)
-
-
-def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of (N, C, H, W) x; a constant channel gets std 1."""
-    mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
-    std = x.std(axis=(0, 2, 3), dtype=np.float64)
-    std = np.where(std > 0, std, 1.0)
-    return mean.tolist(), std.tolist()
 
 
 def random_flips(xb: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -87,14 +153,94 @@ def random_flips(xb: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return torch.where(flip_ud, xb.flip(-2), xb)
 
 
+def to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The (N, C, H, W) float32 array as a tensor: shared with numpy on the CPU, else copied in
+    chunks (no second host copy)."""
+    if device.type == "cpu":
+        return torch.from_numpy(x)
+    data = torch.empty(x.shape, dtype=torch.float32, device=device)
+    for start in range(0, len(x), CHUNK_IMAGES):
+        data[start : start + CHUNK_IMAGES].copy_(torch.from_numpy(x[start : start + CHUNK_IMAGES]))
+    return data
+
+
+def epoch_batches(
+    data: torch.Tensor,
+    labels: torch.Tensor,
+    index: torch.Tensor,
+    batch_size: int,
+    norm: tuple[torch.Tensor, torch.Tensor],
+    shuffle_gen: torch.Generator,
+    flip_rng: np.random.Generator | None,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of training batches: rows `index` of raw `data` in a seeded random order,
+    normalised, flipped when `flip_rng` is given, in memory format `layout`."""
+    order = index[torch.randperm(len(index), generator=shuffle_gen)].to(data.device)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        xb = normalise_batch(data.index_select(0, rows), norm)
+        if flip_rng is not None:
+            xb = random_flips(xb, flip_rng)
+        yield xb.contiguous(memory_format=layout), labels.index_select(0, rows)
+
+
+def train_step(model, optimizer, scaler, amp_dtype, xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step; returns the (detached) mean loss and the number of correct labels."""
+    autocast = (
+        torch.autocast(xb.device.type, dtype=amp_dtype)
+        if amp_dtype is not None
+        else contextlib.nullcontext()
+    )
+    with autocast:
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach().float(), (logits.argmax(1) == yb).sum()
+
+
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Logits of a normalised (N, C, H, W) tensor, in eval mode; restores the previous mode."""
+def predict_logits(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    batch_size: int,
+    norm: tuple[torch.Tensor, torch.Tensor] | None = None,
+    index: torch.Tensor | None = None,
+    layout: torch.memory_format = torch.contiguous_format,
+) -> torch.Tensor:
+    """fp32 logits of rows `index` (default: all) of (N, C, H, W) `data`, normalised per batch
+    with `norm` when given, in eval mode; restores the previous mode."""
     was_training = model.training
     model.eval()
-    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+    n = data.shape[0] if index is None else len(index)
+    out = []
+    for start in range(0, n, batch_size):
+        xb = (
+            data[start : start + batch_size]
+            if index is None
+            else data.index_select(0, index[start : start + batch_size])
+        )
+        if norm is not None:
+            xb = normalise_batch(xb, norm)
+        out.append(model(xb.contiguous(memory_format=layout)).float())
     model.train(was_training)
-    return out
+    return torch.cat(out) if out else torch.zeros((0, 0))
+
+
+def data_fingerprint(x: np.ndarray, y: np.ndarray, split: dict) -> str:
+    """BLAKE2 digest of the images, labels and split (identifies the data of a resume file)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((x.shape, str(x.dtype))).encode())
+    for start in range(0, len(x), CHUNK_IMAGES):
+        digest.update(np.ascontiguousarray(x[start : start + CHUNK_IMAGES]).data)
+    digest.update(np.ascontiguousarray(y, dtype=np.int64).data)
+    for name in SPLITS:
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(split[name], dtype=np.int64).data)
+    return digest.hexdigest()
 
 
 def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], None] = print) -> dict:
@@ -103,6 +249,7 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     x: (N, C, H, W) float array of prepared channels (features.build_channels, cfg.channels order).
     y: (N,) integer labels indexing cfg.class_names.
     split: {"train", "val", "test"} -> disjoint, non-empty index arrays into x.
+    Resumes from out_dir/resume.pt when it holds an interrupted run of the same config and data.
     Returns the dict written to metrics.json.
     """
     x, y, split = _check_inputs(x, y, split, cfg)
@@ -115,49 +262,65 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     torch.manual_seed(cfg.seed)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     flip_rng = np.random.default_rng(cfg.seed)
+    amp_dtype = autocast_dtype(device, cfg.mixed_precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
-    # normalisation from the training split only; the whole split lives on the device
-    mean, std = channel_stats(x[split["train"]])
-    x_train = torch.from_numpy(normalise(x[split["train"]], mean, std)).to(device)
-    y_train = torch.from_numpy(y[split["train"]]).to(device)
-    x_val = torch.from_numpy(normalise(x[split["val"]], mean, std)).to(device)
-    y_val = torch.from_numpy(y[split["val"]]).to(device)
-    n_train, n_val = len(y_train), len(y_val)
+    # normalisation from the training split only, applied per batch; the raw data is used in place
+    mean, std = channel_stats(x, split["train"])
+    norm = normaliser(mean, std, device)
+    data, labels = to_device(x, device), torch.from_numpy(y).to(device)
+    index = {name: torch.from_numpy(split[name]) for name in SPLITS}
+    val_index = index["val"].to(device)
+    n_train, n_val = len(index["train"]), len(index["val"])
 
     image_size = x.shape[-1]
-    model = build_model(cfg.architecture, x.shape[1], len(cfg.class_names), image_size).to(device)
+    model = build_model(cfg.architecture, x.shape[1], len(cfg.class_names), image_size)
+    layout = memory_format(device, model)
+    model = model.to(device, memory_format=layout)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
+    precision = "fp32" if amp_dtype is None else f"autocast {str(amp_dtype).split('.')[-1]}"
     log(
-        f"{cfg.architecture} ({count_parameters(model)} parameters) on {device}, "
+        f"{cfg.architecture} ({count_parameters(model)} parameters) on {device} ({precision}), "
         f"channels {cfg.channels}, n_train {n_train}, n_val {n_val}, flips {cfg.augment_flips}"
     )
 
+    identity = {"config": asdict(cfg), "device": device.type, "data": data_fingerprint(x, y, split)}
     history: list[dict] = []
     best: dict | None = None
-    for epoch in range(1, cfg.epochs + 1):
+    state = _read_resume(out_dir / RESUME_FILE, identity, log)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_states(state["rng"], shuffle_gen, flip_rng, device)
+        history, best = state["history"], state["best"]
+        log(f"resumed from {RESUME_FILE} after epoch {state['epoch']} of {cfg.epochs}")
+
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        perm = torch.randperm(n_train, generator=shuffle_gen).to(device)
-        for start in range(0, n_train, cfg.batch_size):
-            idx = perm[start : start + cfg.batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            if cfg.augment_flips:
-                xb = random_flips(xb, flip_rng)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == yb).sum()
+        batches = epoch_batches(
+            data,
+            labels,
+            index["train"],
+            cfg.batch_size,
+            norm,
+            shuffle_gen,
+            flip_rng if cfg.augment_flips else None,
+            layout,
+        )
+        for xb, yb in batches:
+            loss, n_correct = train_step(model, optimizer, scaler, amp_dtype, xb, yb)
+            loss_sum += loss * len(yb)
+            correct += n_correct
 
-        val_logits = predict_logits(model, x_val, cfg.batch_size)
-        val_loss = F.cross_entropy(val_logits, y_val, reduction="sum").item() / n_val
-        val_acc = (val_logits.argmax(1) == y_val).sum().item() / n_val
+        val_logits = predict_logits(model, data, cfg.batch_size, norm, val_index, layout)
+        val_loss = F.cross_entropy(val_logits, labels[val_index], reduction="sum").item() / n_val
+        val_acc = (val_logits.argmax(1) == labels[val_index]).sum().item() / n_val
         row = {
             "epoch": epoch,
             "train_loss": loss_sum.item() / n_train,
@@ -176,15 +339,28 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
                 "epoch": epoch,
                 "val_acc": val_acc,
                 "val_loss": val_loss,
-                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                "model": _cpu_state(model),
                 "optimizer": copy.deepcopy(optimizer.state_dict()),
                 "rng": _rng_states(shuffle_gen, flip_rng, device),
             }
+        resume = {
+            "identity": identity,
+            "epoch": epoch,
+            "model": _cpu_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": _rng_states(shuffle_gen, flip_rng, device),
+            "history": history,
+            "best": best,
+        }
+        with atomic_path(out_dir / RESUME_FILE) as tmp:
+            torch.save(resume, tmp)
 
     # training is over: restore the best epoch, then (and only then) look at the test split
     model.load_state_dict(best["model"])
-    x_test = torch.from_numpy(normalise(x[split["test"]], mean, std)).to(device)
-    probs = torch.softmax(predict_logits(model, x_test, cfg.batch_size), dim=1).cpu().numpy()
+    test_index = index["test"].to(device)
+    logits = predict_logits(model, data, cfg.batch_size, norm, test_index, layout)
+    probs = torch.softmax(logits, dim=1).cpu().numpy()
     y_test = y[split["test"]]
     metrics = classification_metrics(y_test, probs, cfg.class_names)
     metrics.update(
@@ -230,6 +406,7 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     _write_predictions(out_dir / "predictions.csv", split["test"], y_test, probs, cfg.class_names)
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    (out_dir / RESUME_FILE).unlink(missing_ok=True)
     return metrics
 
 
@@ -268,6 +445,11 @@ def _write_csv(path: Path, columns, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def _cpu_state(model: torch.nn.Module) -> dict:
+    """A detached, contiguous CPU copy of the model's state (loads into any layout)."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
 def _rng_states(shuffle_gen: torch.Generator, flip_rng: np.random.Generator, device) -> dict:
     states = {
         "torch": torch.get_rng_state(),
@@ -279,8 +461,39 @@ def _rng_states(shuffle_gen: torch.Generator, flip_rng: np.random.Generator, dev
     return states
 
 
+def _set_rng_states(states: dict, shuffle_gen, flip_rng, device) -> None:
+    torch.set_rng_state(states["torch"])
+    shuffle_gen.set_state(states["shuffle"])
+    flip_rng.bit_generator.state = states["numpy_flips"]
+    if device.type == "cuda":
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _read_resume(path: Path, identity: dict, log) -> dict | None:
+    """The state in a resume file, if it continues this very run; else None (and say why)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        log(f"ignoring {path.name}: not readable ({type(err).__name__}); starting afresh")
+        return None
+    if not isinstance(state, dict) or state.get("identity") != identity:
+        log(f"ignoring {path.name}: written for another config or other data; starting afresh")
+        return None
+    return state
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _count_non_finite(x: np.ndarray) -> int:
+    """Number of NaN/inf values, scanned in chunks (no full-size boolean temporary)."""
+    return sum(
+        int(np.count_nonzero(~np.isfinite(x[i : i + CHUNK_IMAGES])))
+        for i in range(0, len(x), CHUNK_IMAGES)
+    )
 
 
 def _check_inputs(x, y, split, cfg: TrainConfig):
@@ -291,7 +504,7 @@ def _check_inputs(x, y, split, cfg: TrainConfig):
         raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"x must be a float array, got dtype {x.dtype}")
-    x = x.astype(np.float32, copy=False)
+    x = np.ascontiguousarray(x, dtype=np.float32)
     n, c, h, w = x.shape
     if h != w:
         raise ValueError(f"images must be square, got {h}x{w}")
@@ -304,8 +517,9 @@ def _check_inputs(x, y, split, cfg: TrainConfig):
         )
     if c != len(cfg.channels):
         raise ValueError(f"x has {c} channel(s) but cfg.channels is {cfg.channels}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"x contains {int((~np.isfinite(x)).sum())} NaN/inf value(s)")
+    non_finite = _count_non_finite(x)
+    if non_finite:
+        raise ValueError(f"x contains {non_finite} NaN/inf value(s)")
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must be ({n},) integer labels, got shape {y.shape}, dtype {y.dtype}")
     k = len(cfg.class_names)
@@ -332,4 +546,5 @@ def _check_inputs(x, y, split, cfg: TrainConfig):
         seen |= set(idx.tolist())
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.threads < 1:
         raise ValueError("epochs, batch_size and threads must all be >= 1")
+    split = {name: idx.astype(np.int64) for name, idx in split.items()}
     return x, y.astype(np.int64), split

@@ -85,6 +85,7 @@ def training_inputs(wildcards):
 
 def training_json():
     keys = ("epochs", "batch_size", "learning_rate", "weight_decay", "device")
+    keys += ("mixed_precision",)
     return canonical_json({k: config["training"][k] for k in keys})
 
 
@@ -283,3 +284,65 @@ def sweep_class_files():
     cls = swept_class(config["sweep"]["parameter"])
     return [sweep_class_file(point, cls) for point in SWEEP] if cls else []
 
+
+# --- own images instead of simulated ones, GPUs and training memory (docs/issue5.md) ---
+IMPORT = config["import"]
+
+
+def import_folder(cls):
+    """The folder of a class's .npy images: {import.root}/{import.folders[cls] or cls}."""
+    return str(Path(IMPORT["root"]) / IMPORT["folders"].get(cls, cls))
+
+
+if IMPORT["root"]:
+    for _cls in CLASS_NAMES:
+        if not Path(import_folder(_cls)).is_dir():
+            raise WorkflowError(
+                f"config error at import.root: no folder {import_folder(_cls)} for class {_cls}"
+            )
+    _sweep = config.get("sweep", {})
+    if _sweep.get("enabled") and _sweep.get("parameter", "").startswith("simulation"):
+        raise WorkflowError(
+            "config error at sweep.enabled: imported images have no simulation settings to "
+            "sweep; set sweep.enabled: false (or sweep a features./training. key)"
+        )
+
+
+def import_files(wildcards):
+    """Every .npy image of the class (inputs, so that a changed file reruns the import)."""
+    return sorted(str(p) for p in Path(import_folder(wildcards.cls)).glob("*.npy"))
+
+
+def training_gpus():
+    """GPUs a training job holds: 1 for device cuda, or auto with an NVIDIA GPU here; else 0.
+    Local runs share GPUs through `--resources gpu=N` (profiles/default declares 1)."""
+    from darklens.devices import nvidia_gpu_count
+
+    device = config["training"]["device"]
+    if device == "auto":
+        return min(nvidia_gpu_count(), 1)
+    return int(device == "cuda")
+
+
+def training_set_shape(model):
+    """(images, channels, side in px) of a model's training set, from the config."""
+    channels = len(model_spec(model)["channels"])
+    if not IMPORT["root"]:
+        return 3 * SIM["images_per_class"], channels, SIM["instrument"]["n_pix"]
+    from darklens.npy_images import load_image
+
+    n, side = 0, 0
+    for cls in CLASS_NAMES:
+        files = sorted(Path(import_folder(cls)).glob("*.npy"))
+        n += len(files)
+        if files and not side:
+            side = load_image(files[0], IMPORT["allow_pickle"]).shape[0]
+    return n, channels, side
+
+
+def training_mem_mb(wildcards, attempt):
+    """Memory of a training job: the float32 training set, once, plus the process (measured in
+    docs/issue5.md); doubled on each retry."""
+    n, channels, side = training_set_shape(wildcards.model)
+    data_mb = n * channels * side * side * 4 / 2**20
+    return int((1500 + 1.2 * data_mb) * attempt)

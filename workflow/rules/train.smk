@@ -14,9 +14,9 @@ rule train_model:
         "../../envs/darklens.yaml"
     threads: config["training"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=training_mem_mb,
         runtime=120,
-        gpu=0,
+        gpu=training_gpus(),
     params:
         spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
         training=lambda wildcards: training_json(),

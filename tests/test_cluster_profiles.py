@@ -1,0 +1,92 @@
+"""The cluster profiles plan the tiny workflow (dry runs), and training jobs ask for what they use.
+
+The real run through profiles/slurm is tests/test_slurm.py (mark `slurm`); Kubernetes cannot run
+here, so its profile is checked by a dry run with the object store swapped for a local folder.
+"""
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def dry_run(workdir: Path, *args: str, overlay: str = "") -> str:
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    (workdir / "overlay.yaml").write_text(overlay or "sweep: {enabled: false}\n")
+    command = [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+        "--configfile", str(REPO / "tests" / "tiny.yaml"), str(workdir / "overlay.yaml"),
+        "-n", *args,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def training_resources(plan: str) -> list[dict[str, str]]:
+    """The resources line of each train_model job of a dry run."""
+    found = []
+    for block in re.split(r"\n(?=\[|rule |localrule )", plan):
+        if block.lstrip().startswith("rule train_model"):
+            line = re.search(r"resources: (.*)", block).group(1)
+            found.append(dict(item.split("=", 1) for item in line.split(", ")))
+    return found
+
+
+def test_slurm_profile_plans_training_on_the_gpu_partition(tmp_path):
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("snakemake-executor-plugin-slurm is not installed")
+    plan = dry_run(tmp_path, "--workflow-profile", str(REPO / "profiles" / "slurm"))
+    resources = training_resources(plan)
+    assert len(resources) == 8
+    for job in resources:
+        assert job["slurm_partition"] == "gpu" and job["gpu"] == "1"
+        assert job["cpus_per_task"] == "4" and job["runtime"] == "240"
+    assert "slurm_partition=cpu" in plan  # every other rule
+
+
+def test_kubernetes_profile_passes_a_dry_run(tmp_path):
+    for plugin in ("snakemake_executor_plugin_kubernetes", "snakemake_storage_plugin_fs"):
+        if importlib.util.find_spec(plugin) is None:
+            pytest.skip(f"{plugin} is not installed")
+    # the profile stores files in S3; a dry run without credentials uses a local folder instead
+    store = ["--default-storage-provider", "fs", "--default-storage-prefix", str(tmp_path / "s")]
+    plan = dry_run(
+        tmp_path / "work", "--workflow-profile", str(REPO / "profiles" / "kubernetes"), *store
+    )
+    assert re.search(r"train_model\s+8", plan) and "This was a dry-run" in plan
+    assert all(job["gpu"] == "1" for job in training_resources(plan))
+
+
+def test_training_jobs_hold_a_gpu_only_when_they_use_one(tmp_path):
+    """`--resources gpu=N` (profiles/default: 1) then limits how many train on a GPU at once."""
+    plans = {
+        device: training_resources(
+            dry_run(tmp_path / device, "--cores", "2", overlay=f"training: {{device: {device}}}\n")
+        )
+        for device in ("cpu", "cuda")
+    }
+    assert {job["gpu"] for job in plans["cpu"]} == {"0"}
+    assert {job["gpu"] for job in plans["cuda"]} == {"1"}
+    # memory: 1500 MB plus 1.2 x the float32 training set (here 120 images of 32 x 32 px)
+    assert all(1500 <= int(job["mem_mb"]) <= 1502 for job in plans["cpu"])
+
+
+def test_auto_device_holds_a_gpu_where_the_driver_lists_one(monkeypatch, tmp_path):
+    import darklens.devices as devices
+
+    monkeypatch.setattr(devices, "NVIDIA_GPUS", tmp_path)
+    assert devices.nvidia_gpu_count() == 0
+    (tmp_path / "0000:00:1e.0").mkdir()
+    assert devices.nvidia_gpu_count() == 1
+    monkeypatch.setattr(devices, "NVIDIA_GPUS", tmp_path / "absent")
+    assert devices.nvidia_gpu_count() == 0
