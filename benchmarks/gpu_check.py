@@ -100,7 +100,7 @@ def main() -> int:
     quick = args.quick or device.type == "cpu"
     n_train = args.train_images or (1200 if quick else 30000)
     per_class = args.per_class or (8 if quick else 16)
-    threads = 2 if device.type == "cpu" else 8
+    threads = load_config(REPO / "config.yaml")["training"]["threads"] if quick else 8
     torch.set_num_threads(threads)
     amp = autocast_dtype(device, True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"

@@ -14,6 +14,7 @@ reported. "data wait" is the share of wall time spent getting the next batch (ev
 the forward/backward/optimizer step).
 
 Usage: python benchmarks/training.py [--images N] [--rounds R] [--threads T] [--device D]
+(threads default to config.yaml's training.threads, as a training job uses)
 The last line is `ratio: X` (darklens at its configured batch size over the plain loop).
 """
 
@@ -145,21 +146,29 @@ def compare(n_images: int, rounds: int, threads: int, device_name: str, log=prin
     n_plain = max(n_images // PLAIN_BATCH, 1)
     runs = {"plain": [], f"darklens {PLAIN_BATCH}": [], f"darklens {batch}": []}
     gen = torch.Generator().manual_seed(0)
-    for _ in range(rounds + 1):  # round 0 warms up (allocator, kernels) and is dropped
+
+    def plain() -> tuple[float, float]:
         model, optimizer = fresh()
-        runs["plain"].append(time_plain(model, optimizer, x_norm, y, device, n_plain))
-        for size in (PLAIN_BATCH, batch):
-            model, optimizer = fresh()
-            model = model.to(memory_format=layout)
-            scaler = torch.amp.GradScaler(
-                device.type, enabled=autocast_dtype(device, True) == torch.float16
-            )
-            steps = max(n_images // size, 1)
-            runs[f"darklens {size}"].append(
-                time_darklens(
-                    model, optimizer, scaler, data, labels, index, norm, size, device, steps, gen
-                )
-            )
+        return time_plain(model, optimizer, x_norm, y, device, n_plain)
+
+    def darklens(size: int) -> tuple[float, float]:
+        model, optimizer = fresh()
+        model = model.to(memory_format=layout)
+        scaler = torch.amp.GradScaler(
+            device.type, enabled=autocast_dtype(device, True) == torch.float16
+        )
+        steps = max(n_images // size, 1)
+        return time_darklens(
+            model, optimizer, scaler, data, labels, index, norm, size, device, steps, gen
+        )
+
+    loops = [("plain", plain)]
+    loops += [
+        (f"darklens {size}", lambda size=size: darklens(size)) for size in (PLAIN_BATCH, batch)
+    ]
+    for r in range(rounds + 1):  # round 0 warms up (allocator, kernels) and is dropped
+        for name, loop in loops[r % 3 :] + loops[: r % 3]:  # rotate who goes first
+            runs[name].append(loop())
     log(
         f"{ARCHITECTURE}, {len(CHANNELS)} x {SIZE} x {SIZE}, {n_images} images per round, "
         f"{rounds} rounds, device {device}, torch threads {threads}"
@@ -183,11 +192,14 @@ def compare(n_images: int, rounds: int, threads: int, device_name: str, log=prin
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=1024, help="images per round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (config: 2)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: config.yaml's)"
+    )
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
-    ratio = compare(args.images, args.rounds, args.threads, args.device)
+    threads = args.threads or load_config(REPO / "config.yaml")["training"]["threads"]
+    ratio = compare(args.images, args.rounds, threads, args.device)
     print(f"ratio: {ratio:.2f}")
 
 

@@ -147,10 +147,15 @@ def normalise(x: np.ndarray, mean, std) -> np.ndarray:
 def random_flips(xb: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Flip each image of a (B, C, H, W) batch left-right and up-down, each with probability 1/2."""
     b = xb.shape[0]
-    flip_lr = torch.from_numpy(rng.random(b) < 0.5).to(xb.device).view(b, 1, 1, 1)
-    flip_ud = torch.from_numpy(rng.random(b) < 0.5).to(xb.device).view(b, 1, 1, 1)
-    xb = torch.where(flip_lr, xb.flip(-1), xb)
-    return torch.where(flip_ud, xb.flip(-2), xb)
+    flips = torch.from_numpy(rng.random(2 * b) < 0.5).to(xb.device)
+    return flip_batch(xb, flips[:b], flips[b:])
+
+
+def flip_batch(xb: torch.Tensor, left_right: torch.Tensor, up_down: torch.Tensor) -> torch.Tensor:
+    """Flip the images of a (B, C, H, W) batch where the (B,) boolean masks say so."""
+    b = xb.shape[0]
+    xb = torch.where(left_right.view(b, 1, 1, 1), xb.flip(-1), xb)
+    return torch.where(up_down.view(b, 1, 1, 1), xb.flip(-2), xb)
 
 
 def to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -175,13 +180,22 @@ def epoch_batches(
     layout: torch.memory_format = torch.contiguous_format,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of training batches: rows `index` of raw `data` in a seeded random order,
-    normalised, flipped when `flip_rng` is given, in memory format `layout`."""
+    normalised, flipped when `flip_rng` is given, in memory format `layout`.
+
+    The flips of the whole epoch are drawn from `flip_rng` in one call (the same numbers in the
+    same order as `random_flips` batch by batch: b left-right draws, then b up-down draws) and
+    copied to the device once, so nothing inside the epoch waits for the device.
+    """
     order = index[torch.randperm(len(index), generator=shuffle_gen)].to(data.device)
+    flips = None
+    if flip_rng is not None:
+        flips = torch.from_numpy(flip_rng.random(2 * len(order)) < 0.5).to(data.device)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         xb = normalise_batch(data.index_select(0, rows), norm)
-        if flip_rng is not None:
-            xb = random_flips(xb, flip_rng)
+        if flips is not None:
+            b, first = len(rows), 2 * start
+            xb = flip_batch(xb, flips[first : first + b], flips[first + b : first + 2 * b])
         yield xb.contiguous(memory_format=layout), labels.index_select(0, rows)
 
 
