@@ -4,10 +4,13 @@ Both train the same model (physics_cnn, image + residual channels, 64 x 64, flip
 initial weights on the same normalised images, with the same Adam settings and torch threads:
 
 - plain: a per-item `Dataset` whose `__getitem__` flips a numpy image at random and returns a
-  tensor, batched by a `DataLoader(batch_size=32, shuffle=True)` (the seed's loop);
+  tensor, batched by a `DataLoader(batch_size=32, shuffle=True)` (the seed's loop), training the
+  model as the seed wrote it: conv, batch norm, ReLU, then max-pool, in PyTorch's default layout;
 - darklens: `training.epoch_batches` (one index_select of the whole batch from the in-memory
   array, per-batch normalisation and flips as tensor ops) and `training.train_step`, at the
-  batch size of config.yaml (and, for reference, at 32).
+  batch size of config.yaml (and, for reference, at 32), training `models.build_model`'s network:
+  the same function with the same weights, with max-pool before ReLU (they commute exactly) and
+  channels-last tensors, as `darklens train` runs it.
 
 Rounds alternate between the loops so that a busy machine slows both alike; the median round is
 reported. "data wait" is the share of wall time spent getting the next batch (everything outside
@@ -67,6 +70,20 @@ class FlipDataset(Dataset):
         if self.rng.random() < 0.5:
             image = np.flip(image, axis=1)
         return torch.tensor(image.copy(), dtype=torch.float32), int(self.y[i])
+
+
+def seed_order(model: torch.nn.Module) -> torch.nn.Module:
+    """The same network with ReLU before max-pool, as the seed wrote it (neither holds parameters,
+    so the weights and state-dict keys are unchanged)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Sequential):
+            layers = list(module)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], torch.nn.MaxPool2d) and isinstance(
+                    layers[i + 1], torch.nn.ReLU
+                ):
+                    module[i], module[i + 1] = layers[i + 1], layers[i]
+    return model
 
 
 def images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +166,7 @@ def compare(n_images: int, rounds: int, threads: int, device_name: str, log=prin
 
     def plain() -> tuple[float, float]:
         model, optimizer = fresh()
-        return time_plain(model, optimizer, x_norm, y, device, n_plain)
+        return time_plain(seed_order(model), optimizer, x_norm, y, device, n_plain)
 
     def darklens(size: int) -> tuple[float, float]:
         model, optimizer = fresh()

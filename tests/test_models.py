@@ -147,3 +147,36 @@ def test_every_architecture_trains_one_epoch(architecture, tmp_path):
     metrics = train(x, y, split, cfg, tmp_path, log=lambda _: None)
     assert metrics["n_parameters"] == count_parameters(build_model(architecture, 2, 3, 32))
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == architecture
+
+
+def _relu_before_pool(model: torch.nn.Module) -> torch.nn.Module:
+    """The seed's layer order: ReLU, then max-pool."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Sequential):
+            layers = list(module)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], torch.nn.MaxPool2d) and isinstance(
+                    layers[i + 1], torch.nn.ReLU
+                ):
+                    module[i], module[i + 1] = layers[i + 1], layers[i]
+    return model
+
+
+@pytest.mark.parametrize("architecture", ["plain_cnn", "physics_cnn"])
+def test_pool_before_relu_is_the_same_function_and_gradient(architecture):
+    """darklens pools before ReLU (cheaper); outputs and gradients equal the seed's order."""
+    torch.manual_seed(0)
+    ours = build_model(architecture, 2, 3, 32).double()
+    seed_order = _relu_before_pool(build_model(architecture, 2, 3, 32).double())
+    seed_order.load_state_dict(ours.state_dict())
+    assert [type(m) for m in ours.modules()] != [type(m) for m in seed_order.modules()]
+    x = torch.randn(6, 2, 32, 32, dtype=torch.float64)
+    outputs = []
+    for model in (ours, seed_order):
+        model.eval()  # dropout off; batch norm from running statistics
+        out = model(x)
+        out.square().sum().backward()
+        outputs.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=0, atol=1e-12)
+    for a, b in zip(outputs[0][1], outputs[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

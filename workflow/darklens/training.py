@@ -93,10 +93,11 @@ def autocast_dtype(device: torch.device, mixed_precision: bool) -> torch.dtype |
 def memory_format(
     device: torch.device, model: torch.nn.Module | None = None
 ) -> torch.memory_format:
-    """channels-last on CUDA (tensor cores), the default layout on the CPU and for models holding
-    5-D tensors (group convolutions), which PyTorch cannot lay out channels-last."""
+    """channels-last (tensor cores on CUDA; oneDNN's vectorised convolution, batch-norm and pooling
+    kernels on the CPU), except for models holding 5-D tensors (group convolutions), which PyTorch
+    cannot lay out channels-last. `device` is kept for callers: the choice is the same on both."""
     tensors = [*model.parameters(), *model.buffers()] if model is not None else []
-    if device.type != "cuda" or any(t.dim() == 5 for t in tensors):
+    if any(t.dim() == 5 for t in tensors):
         return torch.contiguous_format
     return torch.channels_last
 
