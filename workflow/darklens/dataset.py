@@ -12,7 +12,8 @@ import json
 import numpy as np
 
 from darklens.atomic import atomic_path
-from darklens.data import DataError, read_images, read_residual
+from darklens.data import DataError
+from darklens.loading import load_training_set
 
 SPLITS = ("train", "val", "test")
 
@@ -82,22 +83,10 @@ def load_dataset(
     image_paths: dict[str, str],
     residual_paths: dict[str, str] | None,
     channels: list[str],
-):
-    """Stack the classes' images (and residuals) into x (N, C, H, W) float32 and labels y (N,).
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """x (N, C, H, W) float32, labels y (N,) and {class: count}: `loading.load_training_set`.
 
-    image_paths / residual_paths map class name -> file, in class order; labels are the position
-    of the class in that order.
+    Kept under this name for its callers (attribution); the lean loader fills one preallocated
+    array instead of stacking copies, so both give the same arrays at a third of the peak memory.
     """
-    planes, labels, counts = {name: [] for name in channels}, [], {}
-    for label, (class_name, path) in enumerate(image_paths.items()):
-        images = read_images(path, expected_class=class_name)
-        counts[class_name] = len(images)
-        labels.append(np.full(len(images), label, dtype=np.int64))
-        if "image" in channels:
-            planes["image"].append(images)
-        if "residual" in channels:
-            if not residual_paths or class_name not in residual_paths:
-                raise DataError(f"the residual channel of {class_name} has no features file")
-            planes["residual"].append(read_residual(residual_paths[class_name], len(images)))
-    x = np.stack([np.concatenate(planes[name]) for name in channels], axis=1)
-    return x, np.concatenate(labels), counts
+    return load_training_set(image_paths, residual_paths, channels)

@@ -1,8 +1,8 @@
 """The training set of a run in one preallocated (N, C, H, W) float32 array, filled class by class.
 
-Same result as `dataset.load_dataset`, with a peak memory of the array plus one class's plane
-(instead of about three times the array): at 30,000 images per class this is what keeps training
-inside a few GB. Each plane is validated by the readers of data.py.
+The peak memory is the array plus one class's plane (stacking per-class copies, as an earlier
+loader did, needed about three times the array): at 30,000 images per class this is what keeps
+training inside a few GB. Each plane is validated by the readers of data.py.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ import numpy as np
 from darklens.data import DataError, read_images, read_residual
 
 
-def image_count_and_size(path) -> tuple[int, int]:
-    """(N, H) of a class file's /images, without reading it."""
+def image_count_and_size(path, expected_class: str | None = None) -> tuple[int, int]:
+    """(N, H) of a class file's /images, without reading it; checks its class name if given."""
     try:
         with h5py.File(path, "r") as handle:
+            stored_class = handle.attrs.get("class_name")
             n, height, width = handle["images"].shape
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{path}: not a darklens class file ({exc})") from None
+    if expected_class is not None and stored_class != expected_class:
+        raise DataError(f"{path}: holds class {stored_class!r}, expected {expected_class!r}")
     return int(n), int(height)
 
 
@@ -34,7 +37,8 @@ def load_training_set(
 
     image_paths / residual_paths map class name -> file; labels are the position of the class.
     """
-    shapes = {name: image_count_and_size(path) for name, path in image_paths.items()}
+    # The class names are checked here too: a residual-only run never reads the images.
+    shapes = {name: image_count_and_size(path, name) for name, path in image_paths.items()}
     sizes = {size for _, size in shapes.values()}
     if len(sizes) != 1:
         raise DataError(f"class files have different image sizes: {sorted(sizes)}")
