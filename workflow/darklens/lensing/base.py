@@ -1,6 +1,7 @@
-"""Shared pieces of the lens profiles: the radius floor, the profile base class, sums.
+"""Shared pieces of the lens profiles: the radius floor, the profile base classes, sums.
 
-Every profile is a thin frozen dataclass around plain array-in, array-out functions.
+Every profile is a thin frozen dataclass; the circularly symmetric ones (SIS, point mass,
+NFW, TNFW) derive from :class:`RadialProfile` and state only their radial functions.
 Constructor parameters are scalars or numpy arrays that broadcast against the ray
 coordinates ``x``, ``y`` (e.g. parameters of shape ``(K, 1)`` and rays of shape ``(P,)``
 give deflections of shape ``(K, P)``). Numerics are branch-free: singular points are
@@ -84,6 +85,69 @@ class LensProfile:
 
     def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
         """Convergence kappa at ray positions (x, y) in arcsec. Unit: dimensionless."""
+        raise NotImplementedError
+
+
+#: lenstronomy's default range of a profile centre, shared by every centred profile. Unit: arcsec.
+CENTER_LOWER_LIMIT: dict[str, float] = {"center_x": -100.0, "center_y": -100.0}
+CENTER_UPPER_LIMIT: dict[str, float] = {"center_x": 100.0, "center_y": 100.0}
+
+
+def floored_radius(r_squared: ArrayLike) -> FloatArray:
+    """The radius ``max(sqrt(r_squared), R_MIN_ARCSEC)`` for a ``1/R`` factor.
+
+    Unit: r_squared in arcsec^2, the result in arcsec.
+    """
+    return clamp_radius(np.sqrt(r_squared))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RadialProfile(LensProfile):
+    """Base of the circularly symmetric profiles centred at (``center_x``, ``center_y``).
+
+    A subclass declares its lenstronomy-named parameters as fields, ending with
+    ``center_x`` and ``center_y`` (arcsec, default 0), and states only its radial functions
+    of the squared distance from the centre, ``r_squared = R^2`` in arcsec^2:
+
+    - ``deflection_over_radius(r_squared)``: alpha(R) / R, dimensionless, so that the
+      deflection is ``alpha(R) / R * (x - center_x, y - center_y)`` in arcsec; every
+      ``1/R`` in it is evaluated at ``R >= R_MIN_ARCSEC`` (e.g. with :func:`floored_radius`),
+      so the deflection is finite everywhere and exactly 0 at the exact centre.
+    - ``radial_convergence(r_squared)``: kappa(R), dimensionless, finite at R = 0.
+
+    R^2 is passed rather than R because a point mass needs only R^2 (no square root).
+    """
+
+    def offsets(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """(x - center_x, y - center_y) of rays at (x, y) in arcsec. Unit: arcsec."""
+        dx = np.subtract(x, self.center_x, dtype=np.float64)
+        dy = np.subtract(y, self.center_y, dtype=np.float64)
+        return dx, dy
+
+    def squared_radius(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """R^2 = (x - center_x)^2 + (y - center_y)^2 of rays at (x, y) in arcsec. Unit: arcsec^2."""
+        dx, dy = self.offsets(x, y)
+        return dx * dx + dy * dy
+
+    def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Deflection (alpha_x, alpha_y) at (x, y) in arcsec; 0 at the exact centre.
+
+        Unit: arcsec.
+        """
+        dx, dy = self.offsets(x, y)
+        scale = self.deflection_over_radius(dx * dx + dy * dy)
+        return scale * dx, scale * dy
+
+    def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Convergence at (x, y) in arcsec; finite at the centre. Unit: dimensionless."""
+        return self.radial_convergence(self.squared_radius(x, y))
+
+    def deflection_over_radius(self, r_squared: FloatArray) -> FloatArray:
+        """alpha(R) / R at R^2 = r_squared in arcsec^2. Unit: dimensionless."""
+        raise NotImplementedError
+
+    def radial_convergence(self, r_squared: FloatArray) -> FloatArray:
+        """Convergence kappa(R) at R^2 = r_squared in arcsec^2. Unit: dimensionless."""
         raise NotImplementedError
 
 

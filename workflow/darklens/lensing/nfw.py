@@ -33,7 +33,14 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .base import FloatArray, LensProfile, clamp_radius, radius
+from .base import (
+    CENTER_LOWER_LIMIT,
+    CENTER_UPPER_LIMIT,
+    FloatArray,
+    RadialProfile,
+    clamp_radius,
+    floored_radius,
+)
 
 #: Half-width in x = R/Rs of the Taylor-series window of K(x) around x = 1. Unit: dimensionless.
 X_SERIES = 1e-3
@@ -96,71 +103,16 @@ def _nfw_g_over_x2(x: FloatArray, ln_x: FloatArray, f, below, s) -> FloatArray:
     return np.where(x < X_SMALL, g_small, g_large)
 
 
-def _scaled_offsets(x, y, Rs, center_x, center_y):
-    """Offsets (dx, dy) in arcsec, x = R/Rs (floored), and the floored Rs in arcsec."""
-    dx = np.subtract(x, center_x, dtype=np.float64)
-    dy = np.subtract(y, center_y, dtype=np.float64)
+def _scaled_radius(r_squared: FloatArray, Rs: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """x = R / Rs (R floored at R_MIN_ARCSEC) at R^2 = r_squared in arcsec^2, and the floored
+    Rs in arcsec. Unit: x dimensionless."""
     rs = clamp_radius(Rs)
-    return dx, dy, clamp_radius(radius(dx, dy)) / rs, rs
-
-
-def nfw_deflection(
-    x: ArrayLike,
-    y: ArrayLike,
-    Rs: ArrayLike,
-    alpha_Rs: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> tuple[FloatArray, FloatArray]:
-    """NFW deflection. Unit: arcsec (all inputs and outputs)."""
-    dx, dy, xr, rs = _scaled_offsets(x, y, Rs, center_x, center_y)
-    ln_x = np.log(xr)
-    f, below, s = _nfw_f(xr, ln_x)
-    scale = alpha_Rs / (ONE_MINUS_LN2 * rs) * _nfw_g_over_x2(xr, ln_x, f, below, s)
-    return scale * dx, scale * dy
-
-
-def nfw_convergence(
-    x: ArrayLike,
-    y: ArrayLike,
-    Rs: ArrayLike,
-    alpha_Rs: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> FloatArray:
-    """NFW convergence; x, y, Rs, alpha_Rs, centre in arcsec. Unit: dimensionless."""
-    _, _, xr, rs = _scaled_offsets(x, y, Rs, center_x, center_y)
-    k = _nfw_k(xr, _nfw_f(xr, np.log(xr))[0])
-    return alpha_Rs / (2.0 * ONE_MINUS_LN2 * rs) * k
-
-
-def nfw_potential(
-    x: ArrayLike,
-    y: ArrayLike,
-    Rs: ArrayLike,
-    alpha_Rs: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> FloatArray:
-    """NFW lensing potential 2 rho0 Rs^3 h(x) (lenstronomy's). Unit: arcsec^2.
-
-    h = ln(x/2)^2 - arccosh(1/x)^2 (x < 1), ln(x/2)^2 + arccos(1/x)^2 (x >= 1); for x < 1
-    written as -(ln(2/x) + arccosh(1/x)) log1p(-x^2 / (2 (1 + s))) to avoid cancellation.
-    """
-    _, _, xr, rs = _scaled_offsets(x, y, Rs, center_x, center_y)
-    below = np.minimum(xr, 1.0)
-    above = np.maximum(xr, 1.0)
-    s = np.sqrt((1.0 - below) * (1.0 + below))
-    arccosh = np.log1p((1.0 - below + s) / below)
-    h_below = -(np.log(2.0 / below) + arccosh) * np.log1p(-below * below / (2.0 * (1.0 + s)))
-    h_above = np.log(0.5 * above) ** 2 + np.arctan(np.sqrt((above - 1.0) * (above + 1.0))) ** 2
-    h = np.where(xr < 1.0, h_below, h_above)
-    return alpha_Rs * rs / (2.0 * ONE_MINUS_LN2) * h
+    return floored_radius(r_squared) / rs, rs
 
 
 def _tnfw_common(xr, ln_x, r_trunc, rs):
     """tau, w = sqrt(1 + x^2/tau^2), h = (w - 1)/2, log1p(h), L = ln(x / (tau (1 + w))) and
-    c1 = tau^2/(tau^2+1)^2 (using ln(1 + w) = ln 2 + log1p(h))."""
+    c1 = tau^2/(tau^2+1)^2 (using ln(1 + w) = ln 2 + log1p(h)). Unit: all dimensionless."""
     tau = clamp_radius(r_trunc) / rs
     x2_over_tau2 = xr * xr / (tau * tau)
     w = np.sqrt(1.0 + x2_over_tau2)
@@ -171,60 +123,8 @@ def _tnfw_common(xr, ln_x, r_trunc, rs):
     return tau, w, h, log1p_h, log_l, c1
 
 
-def tnfw_deflection(
-    x: ArrayLike,
-    y: ArrayLike,
-    Rs: ArrayLike,
-    alpha_Rs: ArrayLike,
-    r_trunc: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> tuple[FloatArray, FloatArray]:
-    """TNFW deflection. Unit: arcsec (all inputs and outputs).
-
-    g_t / x^2 = c1 { (tau^2 - 1) [g/x^2 + (L - log1p(h)/(2h)) / (tau^2 (1 + w))]
-                    + 2 F - pi / (tau (1 + w)) },  h = x^2 / (2 tau^2 (1 + w)),
-    algebraically equal to lenstronomy's ``TNFW._g(x, tau) / x^2``.
-    """
-    dx, dy, xr, rs = _scaled_offsets(x, y, Rs, center_x, center_y)
-    ln_x = np.log(xr)
-    tau, w, h, log1p_h, log_l, c1 = _tnfw_common(xr, ln_x, r_trunc, rs)
-    f, below, s = _nfw_f(xr, ln_x)
-    tau2 = tau * tau
-    g_over_x2 = (tau2 - 1.0) * _nfw_g_over_x2(xr, ln_x, f, below, s)
-    g_over_x2 += ((1.0 - 1.0 / tau2) * (log_l - 0.5 * log1p_h / h) - np.pi / tau) / (1.0 + w)
-    g_over_x2 += 2.0 * f
-    scale = alpha_Rs * c1 / (ONE_MINUS_LN2 * rs) * g_over_x2
-    return scale * dx, scale * dy
-
-
-def tnfw_convergence(
-    x: ArrayLike,
-    y: ArrayLike,
-    Rs: ArrayLike,
-    alpha_Rs: ArrayLike,
-    r_trunc: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> FloatArray:
-    """TNFW convergence (Baltz et al. 2009, as lenstronomy ``TNFW._F``). Unit: dimensionless.
-
-    kappa = 2 rho0 Rs c1 [(tau^2 + 1) K + 2 F - pi / (tau w) + (tau^2 - 1) L / (tau^2 w)].
-    Far outside the truncation radius the bracket cancels to ~x^-3 and loses relative
-    precision ~1e-16 (R / r_trunc)^2 (1e-6 at R = 1e5 r_trunc, where kappa is negligible).
-    """
-    _, _, xr, rs = _scaled_offsets(x, y, Rs, center_x, center_y)
-    ln_x = np.log(xr)
-    tau, w, _, _, log_l, c1 = _tnfw_common(xr, ln_x, r_trunc, rs)
-    f = _nfw_f(xr, ln_x)[0]
-    k = _nfw_k(xr, f)
-    tau2 = tau * tau
-    bracket = (tau2 + 1.0) * k + 2.0 * f - np.pi / (tau * w) + (1.0 - 1.0 / tau2) * log_l / w
-    return alpha_Rs / (2.0 * ONE_MINUS_LN2 * rs) * c1 * bracket
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
-class NFW(LensProfile):
+class NFW(RadialProfile):
     """Navarro-Frenk-White halo.
 
     Attributes:
@@ -239,34 +139,45 @@ class NFW(LensProfile):
     center_y: ArrayLike = 0.0
 
     lenstronomy_name: ClassVar[str] = "NFW"
-    lower_limit: ClassVar[dict[str, float]] = {
-        "Rs": 0.0,
-        "alpha_Rs": 0.0,
-        "center_x": -100.0,
-        "center_y": -100.0,
-    }
+    lower_limit: ClassVar[dict[str, float]] = {"Rs": 0.0, "alpha_Rs": 0.0, **CENTER_LOWER_LIMIT}
     upper_limit: ClassVar[dict[str, float]] = {
         "Rs": 100.0,
         "alpha_Rs": 10.0,
-        "center_x": 100.0,
-        "center_y": 100.0,
+        **CENTER_UPPER_LIMIT,
     }
 
-    def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Deflection (alpha_x, alpha_y) at (x, y); 0 at the exact centre. Unit: arcsec."""
-        return nfw_deflection(x, y, self.Rs, self.alpha_Rs, self.center_x, self.center_y)
+    def deflection_over_radius(self, r_squared: FloatArray) -> FloatArray:
+        """alpha / R = 4 rho0 g(x) / x^2 at R^2 = r_squared in arcsec^2. Unit: dimensionless."""
+        xr, rs = _scaled_radius(r_squared, self.Rs)
+        ln_x = np.log(xr)
+        f, below, s = _nfw_f(xr, ln_x)
+        return self.alpha_Rs / (ONE_MINUS_LN2 * rs) * _nfw_g_over_x2(xr, ln_x, f, below, s)
 
-    def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
-        """Convergence at (x, y) in arcsec; finite at the centre. Unit: dimensionless."""
-        return nfw_convergence(x, y, self.Rs, self.alpha_Rs, self.center_x, self.center_y)
+    def radial_convergence(self, r_squared: FloatArray) -> FloatArray:
+        """kappa = 2 rho0 Rs K(x) at R^2 = r_squared in arcsec^2. Unit: dimensionless."""
+        xr, rs = _scaled_radius(r_squared, self.Rs)
+        k = _nfw_k(xr, _nfw_f(xr, np.log(xr))[0])
+        return self.alpha_Rs / (2.0 * ONE_MINUS_LN2 * rs) * k
 
     def potential(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
-        """Lensing potential at (x, y) in arcsec. Unit: arcsec^2."""
-        return nfw_potential(x, y, self.Rs, self.alpha_Rs, self.center_x, self.center_y)
+        """Lensing potential 2 rho0 Rs^3 h(x) (lenstronomy's) at (x, y) in arcsec. Unit: arcsec^2.
+
+        h = ln(x/2)^2 - arccosh(1/x)^2 (x < 1), ln(x/2)^2 + arccos(1/x)^2 (x >= 1); for x < 1
+        written as -(ln(2/x) + arccosh(1/x)) log1p(-x^2 / (2 (1 + s))) to avoid cancellation.
+        """
+        xr, rs = _scaled_radius(self.squared_radius(x, y), self.Rs)
+        below = np.minimum(xr, 1.0)
+        above = np.maximum(xr, 1.0)
+        s = np.sqrt((1.0 - below) * (1.0 + below))
+        arccosh = np.log1p((1.0 - below + s) / below)
+        h_below = -(np.log(2.0 / below) + arccosh) * np.log1p(-below * below / (2.0 * (1.0 + s)))
+        h_above = np.log(0.5 * above) ** 2 + np.arctan(np.sqrt((above - 1.0) * (above + 1.0))) ** 2
+        h = np.where(xr < 1.0, h_below, h_above)
+        return self.alpha_Rs * rs / (2.0 * ONE_MINUS_LN2) * h
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class TNFW(LensProfile):
+class TNFW(RadialProfile):
     """Truncated NFW halo (Baltz et al. 2009), rho_NFW * r_trunc^2 / (r^2 + r_trunc^2).
 
     Attributes:
@@ -287,25 +198,45 @@ class TNFW(LensProfile):
         "Rs": 0.0,
         "alpha_Rs": 0.0,
         "r_trunc": 0.0,
-        "center_x": -100.0,
-        "center_y": -100.0,
+        **CENTER_LOWER_LIMIT,
     }
     upper_limit: ClassVar[dict[str, float]] = {
         "Rs": 100.0,
         "alpha_Rs": 10.0,
         "r_trunc": 100.0,
-        "center_x": 100.0,
-        "center_y": 100.0,
+        **CENTER_UPPER_LIMIT,
     }
 
-    def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Deflection (alpha_x, alpha_y) at (x, y); 0 at the exact centre. Unit: arcsec."""
-        return tnfw_deflection(
-            x, y, self.Rs, self.alpha_Rs, self.r_trunc, self.center_x, self.center_y
-        )
+    def deflection_over_radius(self, r_squared: FloatArray) -> FloatArray:
+        """alpha / R = 4 rho0 g_t(x) / x^2 at R^2 = r_squared in arcsec^2. Unit: dimensionless.
 
-    def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
-        """Convergence at (x, y) in arcsec; finite at the centre. Unit: dimensionless."""
-        return tnfw_convergence(
-            x, y, self.Rs, self.alpha_Rs, self.r_trunc, self.center_x, self.center_y
-        )
+        g_t / x^2 = c1 { (tau^2 - 1) [g/x^2 + (L - log1p(h)/(2h)) / (tau^2 (1 + w))]
+                        + 2 F - pi / (tau (1 + w)) },  h = x^2 / (2 tau^2 (1 + w)),
+        algebraically equal to lenstronomy's ``TNFW._g(x, tau) / x^2``.
+        """
+        xr, rs = _scaled_radius(r_squared, self.Rs)
+        ln_x = np.log(xr)
+        tau, w, h, log1p_h, log_l, c1 = _tnfw_common(xr, ln_x, self.r_trunc, rs)
+        f, below, s = _nfw_f(xr, ln_x)
+        tau2 = tau * tau
+        g_over_x2 = (tau2 - 1.0) * _nfw_g_over_x2(xr, ln_x, f, below, s)
+        g_over_x2 += ((1.0 - 1.0 / tau2) * (log_l - 0.5 * log1p_h / h) - np.pi / tau) / (1.0 + w)
+        g_over_x2 += 2.0 * f
+        return self.alpha_Rs * c1 / (ONE_MINUS_LN2 * rs) * g_over_x2
+
+    def radial_convergence(self, r_squared: FloatArray) -> FloatArray:
+        """kappa (Baltz et al. 2009, as lenstronomy ``TNFW._F``) at R^2 = r_squared in arcsec^2.
+
+        kappa = 2 rho0 Rs c1 [(tau^2 + 1) K + 2 F - pi / (tau w) + (tau^2 - 1) L / (tau^2 w)].
+        Far outside the truncation radius the bracket cancels to ~x^-3 and loses relative
+        precision ~1e-16 (R / r_trunc)^2 (1e-6 at R = 1e5 r_trunc, where kappa is negligible).
+        Unit: dimensionless.
+        """
+        xr, rs = _scaled_radius(r_squared, self.Rs)
+        ln_x = np.log(xr)
+        tau, w, _, _, log_l, c1 = _tnfw_common(xr, ln_x, self.r_trunc, rs)
+        f = _nfw_f(xr, ln_x)[0]
+        k = _nfw_k(xr, f)
+        tau2 = tau * tau
+        bracket = (tau2 + 1.0) * k + 2.0 * f - np.pi / (tau * w) + (1.0 - 1.0 / tau2) * log_l / w
+        return self.alpha_Rs / (2.0 * ONE_MINUS_LN2 * rs) * c1 * bracket
