@@ -25,8 +25,11 @@ at every ray (the tests check it against the exact sum for point masses and TNFW
 1e6 to 1e11 Msun, members on ray and pixel centres included).
 
 TNFW profiles are evaluated from a table of the unit profile (Rs = 1, alpha_Rs = 1, the member's
-r_trunc / Rs) in ``ln(x^2)``, linear interpolation: 6e-7 alpha_Rs absolute at worst. The exact
-closed forms of ``darklens.lensing`` remain the reference; this is an evaluation strategy only.
+r_trunc / Rs) in ``s = x^2``, with nodes ``2^e (1 + q / 2^TABLE_BITS)``, so that a float's own
+bits give its cell and the fraction within it (no logarithm), linear interpolation: within
+TABLE_ERROR of the closed form (tests/test_simulate_grid.py). The exact closed forms of
+``darklens.lensing`` remain the reference; this is an evaluation strategy only. The far and near
+fields are summed by compiled loops (`darklens.lensing._kernels`, numba).
 
 Unit: every angle in arcsec; u in arcsec^2.
 """
@@ -52,13 +55,17 @@ CONTINUATION_DEGREE = 5
 ERROR_CONSTANT = {"PointMass": 200.0, "TNFW": 30.0}
 #: Default bound on the summed deflection error at any ray. Unit: arcsec.
 DEFAULT_TOLERANCE_ARCSEC = 1e-5
-#: Members evaluated at once on the coarse grid (bounds memory to CHUNK x nodes float64).
-CHUNK = 8
-#: Members whose near fields are evaluated at once (their arrays stay in the CPU cache).
-NEAR_CHUNK = 8
-#: Entries of the TNFW unit-profile table, and its range of ln(x^2), x = r / Rs.
-TABLE_SIZE = 16384
-TABLE_LN_X2 = (math.log(1e-14), math.log(1e14))
+#: Table nodes per octave of s = (r / Rs)^2 are 2^TABLE_BITS; the table spans s in
+#: [2^TABLE_MIN_EXPONENT, 2^-TABLE_MIN_EXPONENT] (r / Rs from 6e-8 to 1.7e7), clamped beyond.
+TABLE_BITS = 9
+TABLE_MIN_EXPONENT = -48
+#: Bound on the error of a TNFW deflection from the table, |alpha_table - alpha| / alpha_Rs, at
+#: any radius: measured 4.1e-7 (r / Rs from 1e-7 to 1e7, r_trunc / Rs from 2 to 50; alpha / r
+#: itself within 3.9e-7 alpha_Rs / Rs), tested in tests/test_simulate_grid.py. Unit:
+#: dimensionless.
+TABLE_ERROR = 5e-7
+_MANTISSA_BITS = 52
+_U_MIN = R_MIN_ARCSEC**2
 
 
 @functools.lru_cache(maxsize=16)
@@ -98,42 +105,52 @@ def lagrange_matrix(n: int, factor: int) -> np.ndarray:
 def lagrange_upsample(coarse: np.ndarray, factor: int) -> np.ndarray:
     """Interpolate (..., n + 2 MARGIN, n + 2 MARGIN) node values to the (..., n factor,
     n factor) sub-grid of the n x n interior cells (separable 6-point Lagrange, in the dtype of
-    ``coarse``): per axis, blocks of b cells (b the largest divisor of n <= 16) take the same
-    (b factor, b + 2 MARGIN) band of `lagrange_matrix` from their b + 2 MARGIN nodes, so each
-    axis is one matrix product over gathered windows (dense products if b < 4)."""
+    ``coarse``, float32 or float64; a compiled loop, `darklens.lensing._kernels.upsample`)."""
     n = coarse.shape[-1] - 2 * MARGIN
     if factor == 1:
         return coarse[..., MARGIN:-MARGIN, MARGIN:-MARGIN].copy()
-    matrix = lagrange_matrix(n, factor).astype(coarse.dtype, copy=False)
-    block = max(b for b in range(1, 17) if n % b == 0)
-    if block < 4:
-        return np.matmul(np.matmul(matrix, coarse), matrix.T)
-    width = block + 2 * MARGIN
-    band = np.ascontiguousarray(matrix[: block * factor, :width])  # the same for every block
-    windows = np.arange(0, n, block)[:, None] + np.arange(width)[None, :]  # (n / block, width)
+    from ._kernels import upsample
+
+    dtype = np.float32 if coarse.dtype == np.float32 else np.float64
     batch, nodes = coarse.shape[:-2], coarse.shape[-1]
-    # along y: windows of node rows, as one product (..., x node, y block, width) @ band.T
-    rows = np.swapaxes(coarse, -1, -2)[..., windows].reshape(-1, width) @ band.T
-    rows = np.swapaxes(rows.reshape(batch + (nodes, n * factor)), -1, -2)  # (..., y, x node)
-    # along x: the same on the columns
-    out = rows[..., windows].reshape(-1, width) @ band.T  # (..., y, x block, block factor)
+    stack = np.ascontiguousarray(coarse, dtype=dtype).reshape(-1, nodes, nodes)
+    weights, first = lagrange_weights(factor)
+    out = np.empty((stack.shape[0], n * factor, n * factor), dtype=dtype)
+    upsample(stack, weights.astype(dtype), first.astype(np.int64), MARGIN, out)
     return out.reshape(batch + (n * factor, n * factor))
 
 
 @functools.lru_cache(maxsize=8)
+def _radius_candidates(pixel: float) -> np.ndarray:
+    """The radii among which `RadialPopulation.radius` chooses: 161 from pixel / 8 to 64
+    arcsec, geometric. Unit: arcsec."""
+    radii = np.geomspace(pixel / 8.0, 64.0, 161)
+    radii.flags.writeable = False
+    return radii
+
+
+@functools.lru_cache(maxsize=1)
+def table_layout() -> tuple[int, int, float, float]:
+    """(shift, base, smin, smax) of the bit-indexed table: the cell of a float64 s in
+    [smin, smax] is ``(bits(s) >> shift) - base`` and its fraction in the cell the low
+    ``shift`` bits over 2^shift."""
+    shift = _MANTISSA_BITS - TABLE_BITS
+    smin = math.ldexp(1.0, TABLE_MIN_EXPONENT)
+    base = int(np.array([smin]).view(np.int64)[0]) >> shift
+    smax = math.ldexp(1.0, -TABLE_MIN_EXPONENT) * (1.0 - 2.0**-_MANTISSA_BITS)
+    return shift, base, smin, smax
+
+
+@functools.lru_cache(maxsize=8)
 def _tnfw_table(tau: float) -> tuple[np.ndarray, np.ndarray]:
-    """phi(s) = T(x) / x of the unit TNFW (Rs = 1, alpha_Rs = 1, r_trunc = tau) on a uniform
-    grid of s = ln(x^2), with its slopes per cell: (values, slopes, values + 1j slopes in
-    complex64). Unit: dimensionless."""
-    lo, hi = TABLE_LN_X2
-    s = np.linspace(lo, hi, TABLE_SIZE + 1)
-    x = np.exp(0.5 * s)
-    phi = TNFW(Rs=1.0, alpha_Rs=1.0, r_trunc=tau).deflection(x, np.zeros_like(x))[0] / x
-    values = phi[:-1].copy()
-    slopes = np.diff(phi)
-    # single precision, value and slope packed as one complex64 (one gather per lookup)
-    packed = values.astype(np.float32) + 1j * slopes.astype(np.float32)
-    tables = (values, slopes, packed.astype(np.complex64))
+    """phi(s) = T(x) / x of the unit TNFW (Rs = 1, alpha_Rs = 1, r_trunc = tau) at the nodes
+    s = 2^e (1 + q / 2^TABLE_BITS), e from TABLE_MIN_EXPONENT to -TABLE_MIN_EXPONENT - 1: its
+    values and slopes per cell (float64, read-only). Unit: dimensionless."""
+    per_octave = 1 << TABLE_BITS
+    index = np.arange(-2 * TABLE_MIN_EXPONENT * per_octave + 1)
+    s = np.ldexp(1.0 + (index % per_octave) / per_octave, TABLE_MIN_EXPONENT + index // per_octave)
+    phi = TNFW(Rs=1.0, alpha_Rs=1.0, r_trunc=tau).deflection_over_radius(s)
+    tables = (phi[:-1].copy(), np.diff(phi))
     for table in tables:
         table.flags.writeable = False
     return tables
@@ -164,9 +181,7 @@ class RadialPopulation:
                 raise ValueError("fast TNFW populations need one r_trunc / Rs for all members")
             # the key rounded to 12 digits: r_trunc / Rs of the same factor differ in the last bit
             self._table = _tnfw_table(float(f"{tau[0]:.12g}")) if size else None
-            lo, hi = TABLE_LN_X2
-            self._inv_step = TABLE_SIZE / (hi - lo)
-            self._offset = (-2.0 * np.log(self._rs) - lo) * self._inv_step
+            self._inv_rs2 = 1.0 / self._rs**2
         else:
             raise ValueError(f"no fast path for {profile_cls.__name__}")
 
@@ -184,78 +199,34 @@ class RadialPopulation:
 
     def f(self, u: np.ndarray, k) -> np.ndarray:
         """alpha / r of members k (an index or slice, broadcast against u) at u = r^2
-        [arcsec^2]. Unit: dimensionless."""
+        [arcsec^2] (float64 arrays). Unit: dimensionless."""
         u = np.maximum(u, R_MIN_ARCSEC**2)
         if self.profile_cls is PointMass:
             return self._m[k] / u
-        values, slopes = self._table[:2]
-        pos = np.log(u) * self._inv_step + self._offset[k]
-        pos = np.minimum(np.maximum(pos, 0.0), TABLE_SIZE - 1e-9)
-        i = pos.astype(np.intp)
-        pos -= i
-        return (np.take(values, i) + pos * np.take(slopes, i)) * self._scale[k]
+        shift, base, smin, smax = table_layout()
+        values, slopes = self._table
+        bits = np.clip(u * self._inv_rs2[k], smin, smax).view(np.int64)
+        cell = (bits >> shift) - base
+        fraction = (bits & ((1 << shift) - 1)) * (1.0 / (1 << shift))
+        return (np.take(values, cell) + fraction * np.take(slopes, cell)) * self._scale[k]
 
-    def f32(self, u: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """`f` in single precision for members k (chunk,) at u (chunk, ny, nx) float32 [arcsec^2]
-        (the coarse far field: |alpha| <= m / R_k there, relative error ~1e-7)."""
-        f32 = np.float32
-        u = np.maximum(u, f32(R_MIN_ARCSEC**2))
+    def kernel_arguments(self) -> tuple:
+        """The profile arguments of the compiled loops (`darklens.lensing._kernels`):
+        (kind, strength, inv_rs2, values, slopes, layout, u_min)."""
+        from . import _kernels
+
         if self.profile_cls is PointMass:
-            return self._m[k, None, None].astype(f32) / u
-        f = self._lookup32(np.log(u, out=u), self._offset[k, None, None])
-        f *= self._scale[k, None, None].astype(f32)
-        return f
-
-    def _lookup32(self, pos: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        """The unit profile phi at ln(u) = pos (float32, overwritten) for members of table
-        offsets ``offset`` (broadcast against pos), linear interpolation in single precision."""
-        f32 = np.float32
-        pos *= f32(self._inv_step)
-        pos += offset.astype(f32)
-        np.clip(pos, f32(0.0), f32(TABLE_SIZE - 1e-3), out=pos)
-        i = pos.astype(np.int32)  # (int32: a faster conversion than to intp)
-        pos -= i.astype(f32)
-        entries = np.take(self._table[2], i)
-        f = np.multiply(entries.imag, pos, out=pos)
-        f += entries.real
-        return f
-
-    def near_fields(self, u: np.ndarray, k: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-        """(f_k - g_k)(u) where u < U_k, else 0, for members k (G,) at u (G, ...) = r^2
-        [arcsec^2] (overwritten; float32 for TNFW, float64 for point masses; g_k from
-        `coefficients` (G, 6) at U_k = R_k^2). TNFW near fields are bounded (|alpha| <
-        2 alpha_Rs) and single precision keeps them within ~1e-7 of it; a point mass's
-        diverges, so it stays in double precision. Unit: dimensionless."""
-        real = u.dtype.type
-        shape = (-1,) + (1,) * (u.ndim - 1)
-
-        def per_member(values):
-            return np.asarray(values, dtype=real).reshape(shape)
-
-        du = u - per_member(self._big_u[k])
-        g = du * per_member(coefficients[:, -1])
-        for j in range(coefficients.shape[1] - 2, 0, -1):
-            g += per_member(coefficients[:, j])
-            g *= du
-        g += per_member(coefficients[:, 0])
-        f = np.maximum(u, real(R_MIN_ARCSEC**2), out=u)
-        if self.profile_cls is PointMass:
-            np.divide(per_member(self._m[k]), f, out=f)
-        else:
-            f = self._lookup32(np.log(f, out=f), self._offset[k].reshape(shape))
-            f *= per_member(self._scale[k])
-        f -= g
-        f *= du < 0
-        return f
+            empty = np.zeros(1)
+            return (_kernels.POINT_MASS, self._m, empty, empty, empty, table_layout(), _U_MIN)
+        values, slopes = self._table
+        return (_kernels.TNFW, self._scale, self._inv_rs2, values, slopes, table_layout(), _U_MIN)
 
     def f_exact(self, u: np.ndarray) -> np.ndarray:
-        """alpha / r from the closed form, members along axis 0 of u (K, ...)."""
-        r = np.sqrt(u)
+        """alpha / r from the closed form, members along axis 0 of u (K, ...) [arcsec^2, > 0].
+        Unit: dimensionless."""
         shape = (-1,) + (1,) * (u.ndim - 1)
         kw = {k: v.reshape(shape) for k, v in self.params.items()}
-        kw["center_x"] = 0.0
-        kw["center_y"] = 0.0
-        return self.profile_cls(**kw).deflection(r, np.zeros_like(r))[0] / r
+        return self.profile_cls(**kw).deflection_over_radius(u)
 
     def radius(self, pixel: float, member_tolerance: float) -> np.ndarray:
         """R_k: smallest radius with ERROR_CONSTANT h^6 R alpha(R) / R^7 <= tolerance. Unit:
@@ -263,7 +234,7 @@ class RadialPopulation:
         constant = ERROR_CONSTANT[self.profile_cls.__name__] * pixel**6 / member_tolerance
         if self.profile_cls is PointMass:
             return (constant * self._m) ** (1.0 / 7.0)
-        radii = np.geomspace(pixel / 8.0, 64.0, 161)
+        radii = _radius_candidates(pixel)
         u = radii[None, :] ** 2
         mass = self.f(u, np.arange(self.size)[:, None]) * u  # R alpha(R), arcsec^2
         ok = constant * mass <= radii**7
@@ -366,59 +337,38 @@ class PopulationGrid:
         self.far = np.zeros((2, nodes, nodes))
         if pop.size == 0:
             return
+        from ._kernels import far_field
+
         radius = pop.radius(pixel_scale_arcsec, tolerance_arcsec / pop.size)
         self.radius = radius
-        self.coefficients = coefficients = pop.continuation(radius)
-        pop._big_u = big_u = radius**2
+        self.coefficients = pop.continuation(radius)
         node = (np.arange(nodes) - MARGIN - 0.5 * (n_pix - 1)) * pixel_scale_arcsec
-        for start in range(0, pop.size, CHUNK):
-            k = np.arange(start, min(start + CHUNK, pop.size))
-            dx = (node[None, :] - pop.cx[k, None]).astype(np.float32)  # (chunk, nodes)
-            dy = (node[None, :] - pop.cy[k, None]).astype(np.float32)
-            u = (dy * dy)[:, :, None] + (dx * dx)[:, None, :]
-            f = pop.f32(u, k)
-            which = np.flatnonzero(u < big_u[k, None, None].astype(np.float32))
-            if which.size:
-                member = k[which // (nodes * nodes)]
-                du = u.reshape(-1)[which].astype(np.float64) - big_u[member]
-                f.reshape(-1)[which] = _taylor(coefficients[member], du)
-            # single precision sums of CHUNK terms |f dx| < 1": rounding < 1e-7"
-            self.far[0] += np.einsum("kij,kj->ij", f, dx)
-            self.far[1] += np.einsum("kij,ki->ij", f, dy)
+        far_field(
+            node, pop.cx, pop.cy, radius**2, self.coefficients, *pop.kernel_arguments(), self.far
+        )
 
     def add_near(self, alpha: np.ndarray) -> None:
         """Add the near fields (f_k - g_k)(u) (dx, dy) at the rays within R_k of each member
-        to ``alpha`` (2, N s, N s) [arcsec], in place. Members are evaluated in groups of
-        CHUNK of similar box size, each on the square of rays of its group's largest box."""
+        to ``alpha`` (2, N s, N s) float64 [arcsec], in place."""
+        from . import _kernels
+
         pop = self.pop
         if pop.size == 0:
             return
         n_rays, step = self.n_rays, self.ray_step
         centre = 0.5 * (n_rays - 1)
-        dtype = np.float64 if pop.profile_cls is PointMass else np.float32
         lo_x = np.ceil((pop.cx - self.radius) / step + centre).astype(np.int64)
         lo_y = np.ceil((pop.cy - self.radius) / step + centre).astype(np.int64)
         side = np.floor(2.0 * self.radius / step).astype(np.int64) + 2
-        visible = (
-            (lo_x < n_rays) & (lo_y < n_rays) & (lo_x + side > 0) & (lo_y + side > 0)
-        ).nonzero()[0]
-        visible = visible[np.argsort(side[visible], kind="stable")]
-        for start in range(0, visible.size, NEAR_CHUNK):
-            k = visible[start : start + NEAR_CHUNK]
-            size = int(side[k].max())
-            offsets = np.arange(size)
-            dx = ((lo_x[k, None] + offsets - centre) * step - pop.cx[k, None]).astype(dtype)
-            dy = ((lo_y[k, None] + offsets - centre) * step - pop.cy[k, None]).astype(dtype)
-            u = (dy * dy)[:, :, None] + (dx * dx)[:, None, :]
-            near = pop.near_fields(u, k, self.coefficients[k])
-            near_x = near * dx[:, None, :]
-            near *= dy[:, :, None]
-            for row, member in enumerate(k):
-                i0, j0 = int(lo_y[member]), int(lo_x[member])
-                i1, j1 = min(i0 + size, n_rays), min(j0 + size, n_rays)
-                a0, b0 = max(i0, 0), max(j0, 0)
-                if i1 <= a0 or j1 <= b0:
-                    continue
-                patch = (slice(a0 - i0, i1 - i0), slice(b0 - j0, j1 - j0))
-                alpha[0, a0:i1, b0:j1] += near_x[row][patch]
-                alpha[1, a0:i1, b0:j1] += near[row][patch]
+        _kernels.add_near(
+            alpha,
+            step,
+            pop.cx,
+            pop.cy,
+            self.radius**2,
+            self.coefficients,
+            lo_x,
+            lo_y,
+            side,
+            *pop.kernel_arguments(),
+        )
