@@ -2,7 +2,8 @@
 
 1. the device: torch, CUDA device, bf16 support, the training precision and memory format;
 2. simulate a batch of each class with config.yaml's settings and print images/s (the simulator
-   is numpy on the CPU: this is the CPU rate next to the GPU, one process);
+   is numpy and numba on the CPU: this is the CPU rate next to the GPU, one process, after a
+   warm-up image per class that compiles the numba loops);
 3. train one epoch of each registered architecture on 64 x 64 two-channel inputs (the simulated
    images, tiled with flips to --train-images) through `darklens.training.train` and print
    training images/s (warm epoch) and peak GPU memory;
@@ -55,6 +56,11 @@ def simulate(per_class: int) -> tuple[np.ndarray, np.ndarray, float]:
     """per_class images of each class with config.yaml's settings; returns images, labels, s."""
     sim = load_config(REPO / "config.yaml")["simulation"]
     common = {k: v for k, v in sim.items() if k != "classes"}
+    # one image per class first: compiles (or loads from numba's cache) the simulator's loops,
+    # which a long simulation job pays once
+    warm = {**common, "images_per_class": 1, "images_per_shard": 1}
+    for c in CLASS_NAMES:
+        simulate_shard(warm, c, sim["classes"][c], 0, 1)
     common.update(images_per_class=per_class, images_per_shard=per_class)
     t0 = time.perf_counter()
     shards = [simulate_shard(common, c, sim["classes"][c], 0, 1) for c in CLASS_NAMES]
@@ -116,7 +122,7 @@ def main() -> int:
     n_pix = images.shape[-1]
     print(
         f"simulate: {len(images)} images {n_pix}x{n_pix} in {seconds:.1f} s = "
-        f"{len(images) / seconds:.1f} images/s (numpy, CPU, 1 process)"
+        f"{len(images) / seconds:.1f} images/s (numpy + numba, CPU, 1 process)"
     )
 
     rng = np.random.default_rng(0)
