@@ -48,7 +48,8 @@ from .point_mass import PointMass
 
 #: Coarse nodes added on each side of the pixel-centre grid, for the 6-point stencils.
 MARGIN = 3
-#: Degree of the Taylor continuation g_k(u) (C^5 match at R_k). Unit: dimensionless.
+#: Degree of the Taylor continuation g_k(u) (C^5 match at R_k); the compiled loops of
+#: `_kernels` unpack exactly its 6 coefficients. Unit: dimensionless.
 CONTINUATION_DEGREE = 5
 #: A in the error bound A h^6 m(R) / R^7 of one member (see the module docstring), per profile:
 #: about 2.5x the largest value measured. Unit: dimensionless.
