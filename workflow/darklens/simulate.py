@@ -116,6 +116,21 @@ def _pair(rng: np.random.Generator, cfg: dict, first: str, second: str, max_key:
     return symmetric_pair(rng, cfg[max_key])
 
 
+def _draw_sersic(rng, cfg: dict, e1: float, e2: float, center_x: float, center_y: float) -> dict:
+    """Elliptical Sersic parameters (lenstronomy names): amp [counts/s/arcsec^2], R_sersic
+    [arcsec] and n_sersic drawn in this order from cfg's ranges, with the given ellipticity and
+    centre [arcsec]. The order of the draws fixes the stored images: keep it."""
+    return {
+        "amp": uniform(rng, cfg["amp"]),
+        "R_sersic": uniform(rng, cfg["R_sersic_arcsec"]),
+        "n_sersic": uniform(rng, cfg["n_sersic"]),
+        "e1": e1,
+        "e2": e2,
+        "center_x": center_x,
+        "center_y": center_y,
+    }
+
+
 def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
     """Draw SIE + shear lens and Sersic source parameters from the configured ranges."""
     e1, e2 = _pair(rng, lens_cfg, "e1", "e2", "ellipticity_max")
@@ -130,27 +145,11 @@ def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
     }
     se1, se2 = _pair(rng, source_cfg, "e1", "e2", "ellipticity_max")
     sx, sy = symmetric_pair(rng, source_cfg["center_max_arcsec"])
-    source = {
-        "amp": uniform(rng, source_cfg["amp"]),
-        "R_sersic": uniform(rng, source_cfg["R_sersic_arcsec"]),
-        "n_sersic": uniform(rng, source_cfg["n_sersic"]),
-        "e1": se1,
-        "e2": se2,
-        "center_x": sx,
-        "center_y": sy,
-    }
+    source = _draw_sersic(rng, source_cfg, se1, se2, sx, sy)
     lens_light = None
     if light_cfg.get("enabled", False):
         le1, le2 = symmetric_pair(rng, light_cfg["ellipticity_max"])
-        lens_light = {
-            "amp": uniform(rng, light_cfg["amp"]),
-            "R_sersic": uniform(rng, light_cfg["R_sersic_arcsec"]),
-            "n_sersic": uniform(rng, light_cfg["n_sersic"]),
-            "e1": le1,
-            "e2": le2,
-            "center_x": cx,
-            "center_y": cy,
-        }
+        lens_light = _draw_sersic(rng, light_cfg, le1, le2, cx, cy)
     record = {
         "theta_E": lens["theta_E"],
         "e1": e1,
