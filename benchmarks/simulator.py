@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
+from darklens import reference  # noqa: E402
 from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo  # noqa: E402
 from darklens.instrument import Instrument, gaussian_psf_kernel  # noqa: E402
 from darklens.lensing import TNFW  # noqa: E402
@@ -67,38 +68,22 @@ def draw(rng: np.random.Generator, n_subhalos: int):
 
 
 class Lenstronomy:
-    """lenstronomy's ImageModel for the benchmark's instrument, rebuilt per lens-model list."""
+    """lenstronomy's ImageModel for the benchmark's instrument (`darklens.reference`), built once
+    per lens-model list."""
 
     def __init__(self):
-        from lenstronomy.Data.imaging_data import ImageData
-        from lenstronomy.Data.psf import PSF
-        from lenstronomy.LightModel.light_model import LightModel
-        from lenstronomy.Util import simulation_util
-
-        kwargs = simulation_util.data_configure_simple(N_PIX, PIXEL, EXPOSURE, BACKGROUND)
-        self.data = ImageData(**kwargs)
-        self.psf = PSF(psf_type="GAUSSIAN", fwhm=FWHM, pixel_size=PIXEL, truncation=5)
-        self.source = LightModel(["SERSIC_ELLIPSE"])
         self.models = {}
 
     def image(self, params, members, rng):
-        from lenstronomy.ImSim.image_model import ImageModel
-        from lenstronomy.LensModel.lens_model import LensModel
         from lenstronomy.Util import image_util
 
-        size = len(members["center_x"])
-        if size not in self.models:
-            lens = LensModel(["SIE", "SHEAR"] + ["TNFW"] * size)
-            self.models[size] = ImageModel(
-                self.data,
-                self.psf,
-                lens_model_class=lens,
-                source_model_class=self.source,
-                kwargs_numerics={"supersampling_factor": SUPERSAMPLING},
+        population = (TNFW, members)
+        names = tuple(reference.lens_names(population))
+        if names not in self.models:
+            self.models[names] = reference.image_model(
+                N_PIX, PIXEL, SUPERSAMPLING, FWHM, EXPOSURE, BACKGROUND, list(names)
             )
-        kwargs = [params.lens, {**params.shear, "ra_0": 0.0, "dec_0": 0.0}]
-        kwargs += [{k: float(v[i]) for k, v in members.items()} for i in range(size)]
-        model = self.models[size].image(kwargs, [params.source])
+        model = reference.render(self.models[names], params, population)
         poisson = image_util.add_poisson(model, exp_time=EXPOSURE)
         return model + poisson + rng.normal(0.0, BACKGROUND, model.shape)
 

@@ -14,12 +14,7 @@ from darklens.simulate import ImageParameters, render_models
 from darklens.substructure import Substructure
 
 pytest.importorskip("lenstronomy")
-from lenstronomy.Data.imaging_data import ImageData  # noqa: E402
-from lenstronomy.Data.psf import PSF  # noqa: E402
-from lenstronomy.ImSim.image_model import ImageModel  # noqa: E402
-from lenstronomy.LensModel.lens_model import LensModel  # noqa: E402
-from lenstronomy.LightModel.light_model import LightModel  # noqa: E402
-from lenstronomy.Util import simulation_util  # noqa: E402
+from darklens import reference  # noqa: E402
 
 TOLERANCE = 1e-4  # of the image peak
 N_PIX, PIXEL, SUPERSAMPLING, FWHM = 64, 0.08, 4, 0.16
@@ -79,26 +74,11 @@ def _subhalos(rng, profile, n, mass_range=(1e8, 1e10), radius=2.0):
 
 
 def _lenstronomy_image(params, population):
-    kwargs_data = simulation_util.data_configure_simple(N_PIX, PIXEL, 1000.0, 0.02)
-    psf = PSF(psf_type="GAUSSIAN", fwhm=FWHM, pixel_size=PIXEL, truncation=5)
-    names = ["SIE", "SHEAR"]
-    kwargs = [params.lens, {**params.shear, "ra_0": 0.0, "dec_0": 0.0}]
-    if population is not None:
-        profile, members = population
-        size = len(members["center_x"])
-        names += [profile.lenstronomy_name] * size
-        kwargs += [{k: float(v[i]) for k, v in members.items()} for i in range(size)]
-    light_names = ["SERSIC_ELLIPSE"] if params.lens_light else []
-    model = ImageModel(
-        ImageData(**kwargs_data),
-        psf,
-        lens_model_class=LensModel(names),
-        source_model_class=LightModel(["SERSIC_ELLIPSE"]),
-        lens_light_model_class=LightModel(light_names) if light_names else None,
-        kwargs_numerics={"supersampling_factor": SUPERSAMPLING},
+    names = reference.lens_names(population)
+    model = reference.image_model(
+        N_PIX, PIXEL, SUPERSAMPLING, FWHM, 1000.0, 0.02, names, params.lens_light is not None
     )
-    light = [params.lens_light] if params.lens_light else None
-    return model.image(kwargs, [params.source], kwargs_lens_light=light)
+    return reference.render(model, params, population)
 
 
 def _darklens_image(params, population):
