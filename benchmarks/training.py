@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from darklens.config import load_config  # noqa: E402
 from darklens.features import build_channels  # noqa: E402
-from darklens.models import build_model  # noqa: E402
+from darklens.models import build_model, seed_layer_order  # noqa: E402
 from darklens.training import (  # noqa: E402
     autocast_dtype,
     channel_stats,
@@ -70,20 +70,6 @@ class FlipDataset(Dataset):
         if self.rng.random() < 0.5:
             image = np.flip(image, axis=1)
         return torch.tensor(image.copy(), dtype=torch.float32), int(self.y[i])
-
-
-def seed_order(model: torch.nn.Module) -> torch.nn.Module:
-    """The same network with ReLU before max-pool, as the seed wrote it (neither holds parameters,
-    so the weights and state-dict keys are unchanged)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Sequential):
-            layers = list(module)
-            for i in range(len(layers) - 1):
-                if isinstance(layers[i], torch.nn.MaxPool2d) and isinstance(
-                    layers[i + 1], torch.nn.ReLU
-                ):
-                    module[i], module[i + 1] = layers[i + 1], layers[i]
-    return model
 
 
 def images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +152,7 @@ def compare(n_images: int, rounds: int, threads: int, device_name: str, log=prin
 
     def plain() -> tuple[float, float]:
         model, optimizer = fresh()
-        return time_plain(seed_order(model), optimizer, x_norm, y, device, n_plain)
+        return time_plain(seed_layer_order(model), optimizer, x_norm, y, device, n_plain)
 
     def darklens(size: int) -> tuple[float, float]:
         model, optimizer = fresh()

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from darklens.models import ARCHITECTURES, build_model, count_parameters
+from darklens.models import ARCHITECTURES, build_model, count_parameters, seed_layer_order
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
@@ -149,25 +149,12 @@ def test_every_architecture_trains_one_epoch(architecture, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == architecture
 
 
-def _relu_before_pool(model: torch.nn.Module) -> torch.nn.Module:
-    """The seed's layer order: ReLU, then max-pool."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Sequential):
-            layers = list(module)
-            for i in range(len(layers) - 1):
-                if isinstance(layers[i], torch.nn.MaxPool2d) and isinstance(
-                    layers[i + 1], torch.nn.ReLU
-                ):
-                    module[i], module[i + 1] = layers[i + 1], layers[i]
-    return model
-
-
 @pytest.mark.parametrize("architecture", ["plain_cnn", "physics_cnn"])
 def test_pool_before_relu_is_the_same_function_and_gradient(architecture):
     """darklens pools before ReLU (cheaper); outputs and gradients equal the seed's order."""
     torch.manual_seed(0)
     ours = build_model(architecture, 2, 3, 32).double()
-    seed_order = _relu_before_pool(build_model(architecture, 2, 3, 32).double())
+    seed_order = seed_layer_order(build_model(architecture, 2, 3, 32).double())
     seed_order.load_state_dict(ours.state_dict())
     assert [type(m) for m in ours.modules()] != [type(m) for m in seed_order.modules()]
     x = torch.randn(6, 2, 32, 32, dtype=torch.float64)
