@@ -42,6 +42,7 @@ import math
 import numpy as np
 from numpy.polynomial import chebyshev
 
+from ..instrument import pixel_coordinates
 from .base import R_MIN_ARCSEC, population_deflection
 from .nfw import TNFW
 from .point_mass import PointMass
@@ -276,13 +277,6 @@ def _taylor_operator() -> tuple[np.ndarray, np.ndarray]:
     return nodes, operator
 
 
-def _taylor(coefficients: np.ndarray, du: np.ndarray) -> np.ndarray:
-    out = coefficients[..., -1]
-    for j in range(coefficients.shape[-1] - 2, -1, -1):
-        out = out * du + coefficients[..., j]
-    return out
-
-
 def grid_population_deflection(
     profile_cls: type,
     params: dict,
@@ -301,7 +295,7 @@ def grid_population_deflection(
     """
     n_rays = n_pix * supersampling
     if not RadialPopulation.supports(profile_cls, params):
-        ray = (np.arange(n_rays) - 0.5 * (n_rays - 1)) * (pixel_scale_arcsec / supersampling)
+        ray = pixel_coordinates(n_rays, pixel_scale_arcsec / supersampling)
         x, y = np.meshgrid(ray, ray)
         return population_deflection(profile_cls, params, x, y)
     grid = PopulationGrid(
