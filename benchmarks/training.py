@@ -82,27 +82,37 @@ def images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return stack.astype(np.float32), rng.integers(0, 3, n)
 
 
-def time_plain(model, optimizer, x_norm, y, device, n_steps) -> tuple[float, float]:
-    """(images/s, data-wait share) of n_steps of the per-item DataLoader loop."""
-    loader = DataLoader(FlipDataset(x_norm, y), batch_size=PLAIN_BATCH, shuffle=True)
-    model.train()
+def time_steps(batches, step, device, n_steps) -> tuple[float, float]:
+    """(images/s, data-wait share) of the first n_steps batches (xb, yb) of ``batches``, each
+    trained by ``step(xb, yb)``; data wait is the time spent getting the next batch."""
     wait = done = 0.0
     start = tick = time.perf_counter()
-    for step, (xb, yb) in enumerate(loader):
+    for index, (xb, yb) in enumerate(batches):
         xb, yb = xb.to(device), yb.to(device)
         wait += time.perf_counter() - tick
-        loss = F.cross_entropy(model(xb), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step(xb, yb)
         done += len(yb)
         if device.type == "cuda":
             torch.cuda.synchronize()
         tick = time.perf_counter()
-        if step + 1 == n_steps:
+        if index + 1 == n_steps:
             break
     total = time.perf_counter() - start
     return done / total, wait / total
+
+
+def time_plain(model, optimizer, x_norm, y, device, n_steps) -> tuple[float, float]:
+    """(images/s, data-wait share) of n_steps of the per-item DataLoader loop."""
+    loader = DataLoader(FlipDataset(x_norm, y), batch_size=PLAIN_BATCH, shuffle=True)
+    model.train()
+
+    def step(xb, yb):
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return time_steps(loader, step, device, n_steps)
 
 
 def time_darklens(model, optimizer, scaler, data, labels, index, norm, batch, device, n_steps, gen):
@@ -110,20 +120,12 @@ def time_darklens(model, optimizer, scaler, data, labels, index, norm, batch, de
     amp, layout = autocast_dtype(device, True), memory_format(device)
     flips = np.random.default_rng(0)
     model.train()
-    wait = done = 0.0
     batches = epoch_batches(data, labels, index, batch, norm, gen, flips, layout)
-    start = tick = time.perf_counter()
-    for step, (xb, yb) in enumerate(batches):
-        wait += time.perf_counter() - tick
+
+    def step(xb, yb):
         train_step(model, optimizer, scaler, amp, xb, yb)
-        done += len(yb)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        tick = time.perf_counter()
-        if step + 1 == n_steps:
-            break
-    total = time.perf_counter() - start
-    return done / total, wait / total
+
+    return time_steps(batches, step, device, n_steps)
 
 
 def compare(n_images: int, rounds: int, threads: int, device_name: str, log=print) -> float:
