@@ -5,7 +5,7 @@
    is numpy and numba on the CPU: this is the CPU rate next to the GPU, one process, after a
    warm-up image per class that compiles the numba loops);
 3. train one epoch of each registered architecture on 64 x 64 two-channel inputs (the simulated
-   images, tiled with flips to --train-images) through `darklens.training.train` and print
+   images, tiled with flips to --train-images) through `darklens.learning.train.train` and print
    training images/s (warm epoch) and peak GPU memory;
 4. interrupt a short run after its first epoch, resume it, and check that the result equals an
    uninterrupted run on this device (RNG states of CUDA, cuDNN determinism);
@@ -34,16 +34,16 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from darklens import CLASS_NAMES  # noqa: E402
 from darklens.config import load_config  # noqa: E402
-from darklens.features import build_channels  # noqa: E402
-from darklens.models import ARCHITECTURES  # noqa: E402
-from darklens.simulate import simulate_shard  # noqa: E402
-from darklens.training import (  # noqa: E402
+from darklens.learning.channels import build_channels  # noqa: E402
+from darklens.learning.models import ARCHITECTURES  # noqa: E402
+from darklens.learning.train import (  # noqa: E402
     TrainConfig,
     autocast_dtype,
     memory_format,
     resolve_device,
     train,
 )
+from darklens.simulation.shards import simulate_shard  # noqa: E402
 
 SIGMA_PX = 2.0
 

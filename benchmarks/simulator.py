@@ -30,13 +30,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
-from darklens import reference  # noqa: E402
-from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo  # noqa: E402
-from darklens.instrument import Instrument, gaussian_psf_kernel  # noqa: E402
-from darklens.lensing import TNFW  # noqa: E402
-from darklens.populations import power_law_masses, uniform_in_disk  # noqa: E402
-from darklens.simulate import ImageParameters, render_models  # noqa: E402
-from darklens.substructure import Substructure  # noqa: E402
+from darklens.physics.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo  # noqa: E402
+from darklens.physics.instrument import Instrument, gaussian_psf_kernel  # noqa: E402
+from darklens.physics.lensing import TNFW  # noqa: E402
+from darklens.physics.sampling import power_law_masses, uniform_in_disk  # noqa: E402
+from darklens.simulation import reference  # noqa: E402
+from darklens.simulation.render import ImageParameters, render_models  # noqa: E402
+from darklens.simulation.substructure import Substructure  # noqa: E402
 
 N_PIX, PIXEL, SUPERSAMPLING, FWHM, EXPOSURE, BACKGROUND = 64, 0.08, 4, 0.16, 1000.0, 0.02
 
@@ -68,8 +68,8 @@ def draw(rng: np.random.Generator, n_subhalos: int):
 
 
 class Lenstronomy:
-    """lenstronomy's ImageModel for the benchmark's instrument (`darklens.reference`), built once
-    per lens-model list."""
+    """lenstronomy's ImageModel for the benchmark's instrument (`darklens.simulation.reference`),
+    built once per lens-model list."""
 
     def __init__(self):
         self.models = {}

@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
 from darklens.config import load_config  # noqa: E402
-from darklens.features import build_channels  # noqa: E402
-from darklens.models import build_model, seed_layer_order  # noqa: E402
-from darklens.training import (  # noqa: E402
+from darklens.learning.channels import build_channels  # noqa: E402
+from darklens.learning.models import build_model, seed_layer_order  # noqa: E402
+from darklens.learning.train import (  # noqa: E402
     autocast_dtype,
     channel_stats,
     epoch_batches,

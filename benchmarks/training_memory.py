@@ -26,9 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
 from darklens import CLASS_NAMES  # noqa: E402
-from darklens.data import write_features_file, write_image_file  # noqa: E402
-from darklens.dataset import stratified_split, write_split  # noqa: E402
-from darklens.features import residual  # noqa: E402
+from darklens.io.class_files import write_features_file, write_image_file  # noqa: E402
+from darklens.io.split_file import write_split  # noqa: E402
+from darklens.learning.channels import residual  # noqa: E402
+from darklens.learning.split import stratified_split  # noqa: E402
 
 SIZE, SIGMA_PX, CHUNK = 64, 2.0, 2000
 SPEC = {"architecture": "physics_cnn", "channels": ["image", "residual"], "augment_flips": True}

@@ -1,5 +1,5 @@
 import pytest
-from darklens.atomic import atomic_path
+from darklens.io.atomic import atomic_path
 
 
 def test_atomic_write_removes_stale_part_files_of_its_target_only(tmp_path):

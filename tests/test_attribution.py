@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from darklens.attribution import attribute, grad_cam, integrated_gradients
-from darklens.models import build_model
+from darklens.learning.attribution import attribute, grad_cam, integrated_gradients
+from darklens.learning.models import build_model
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +44,10 @@ def test_attribution_uses_test_images_only(tmp_path, monkeypatch):
     """attribute_test_images draws the shown images from the test split, per class."""
     import json
 
-    from darklens import attribution
-    from darklens.dataset import stratified_split, write_split
-    from darklens.training import TrainConfig, train
+    from darklens.io.split_file import write_split
+    from darklens.learning import attribution
+    from darklens.learning.split import stratified_split
+    from darklens.learning.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
     counts = {"no_sub": 12, "cdm": 12, "axion": 12}
@@ -60,10 +61,10 @@ def test_attribution_uses_test_images_only(tmp_path, monkeypatch):
     as_arrays = {k: np.asarray(split[k]) for k in ("train", "val", "test")}
     train(images[:, None], labels, as_arrays, cfg, tmp_path / "run", log=lambda _: None)
 
-    def fake_load_dataset(image_paths, residual_paths, channels):
+    def fake_load_training_set(image_paths, residual_paths, channels):
         return images[:, None], labels, counts
 
-    monkeypatch.setattr("darklens.dataset.load_dataset", fake_load_dataset)
+    monkeypatch.setattr("darklens.learning.dataset.load_training_set", fake_load_training_set)
     paths = {name: f"{name}.h5" for name in counts}
     result = attribution.attribute_test_images(
         tmp_path / "run" / "checkpoint.pt", paths, None, tmp_path / "split.json", per_class=2

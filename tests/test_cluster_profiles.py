@@ -82,7 +82,7 @@ def test_training_jobs_hold_a_gpu_only_when_they_use_one(tmp_path):
 
 
 def test_auto_device_holds_a_gpu_where_the_driver_lists_one(monkeypatch, tmp_path):
-    import darklens.devices as devices
+    import darklens.learning.devices as devices
 
     monkeypatch.setattr(devices, "NVIDIA_GPUS", tmp_path)
     assert devices.nvidia_gpu_count() == 0

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from darklens import cosmology as cosmo
+from darklens.physics import cosmology as cosmo
 
 Z_L, Z_S = 0.5, 1.0
 

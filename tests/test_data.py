@@ -1,7 +1,7 @@
 import h5py
 import numpy as np
 import pytest
-from darklens.data import (
+from darklens.io.class_files import (
     DataError,
     merge_shards,
     read_image_file,
@@ -10,7 +10,9 @@ from darklens.data import (
     write_features_file,
     write_image_file,
 )
-from darklens.dataset import load_dataset, read_split, stratified_split, write_split
+from darklens.io.split_file import read_split, write_split
+from darklens.learning.dataset import load_training_set
+from darklens.learning.split import stratified_split
 
 
 def fake_shard(start, n, size=8, n_sub=2):
@@ -130,7 +132,7 @@ def test_load_dataset_stacks_channels_and_labels(tmp_path):
         write_image_file(images[name], shard, {"class_name": name})
         residuals[name] = tmp_path / f"res_{name}.h5"
         write_features_file(residuals[name], np.full((3, 8, 8), -k, np.float32), {})
-    x, y, counts = load_dataset(images, residuals, ["image", "residual"])
+    x, y, counts = load_training_set(images, residuals, ["image", "residual"])
     assert x.shape == (9, 2, 8, 8) and x.dtype == np.float32
     assert y.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert np.all(x[y == 2, 0] == 2) and np.all(x[y == 2, 1] == -2)
@@ -144,4 +146,4 @@ def test_load_dataset_checks_class_names_even_without_the_image_channel(tmp_path
         write_image_file(images[name], fake_shard(0, 3), {"class_name": "no_sub"})
         write_features_file(residuals[name], np.zeros((3, 8, 8), np.float32), {})
     with pytest.raises(DataError, match="expected 'cdm'"):
-        load_dataset(images, residuals, ["residual"])
+        load_training_set(images, residuals, ["residual"])

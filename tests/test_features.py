@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from darklens.features import build_channels, residual
+from darklens.learning.channels import build_channels, residual
 
 
 def test_residual_of_flat_image_is_zero_and_keeps_point_sources():

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from darklens.lensing import PointMass
-from darklens.lensing.fft_poisson import deflection_from_convergence, gaussian_random_field
+from darklens.physics.lensing import PointMass
+from darklens.physics.lensing.fft_poisson import deflection_from_convergence, gaussian_random_field
 
 PIXEL = 0.05  # arcsec
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 from darklens.config import load_config
-from darklens.gallery import gallery_figure
-from darklens.simulate import simulate_shard
+from darklens.reporting.gallery import gallery_figure
+from darklens.simulation.shards import simulate_shard
 
 
 def test_gallery_checks_the_class_file_and_writes_a_png(repo, tmp_path):
-    from darklens.data import write_image_file
+    from darklens.io.class_files import write_image_file
 
     sim = load_config(repo / "config.yaml")["simulation"]
     common = {k: v for k, v in sim.items() if k != "classes"}

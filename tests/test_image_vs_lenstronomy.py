@@ -8,13 +8,13 @@ Required: |darklens - lenstronomy| <= 1e-4 of the image peak at every pixel.
 
 import numpy as np
 import pytest
-from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
-from darklens.instrument import Instrument, gaussian_psf_kernel
-from darklens.simulate import ImageParameters, render_models
-from darklens.substructure import Substructure
+from darklens.physics.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
+from darklens.physics.instrument import Instrument, gaussian_psf_kernel
+from darklens.simulation.render import ImageParameters, render_models
+from darklens.simulation.substructure import Substructure
 
 pytest.importorskip("lenstronomy")
-from darklens import reference  # noqa: E402
+from darklens.simulation import reference  # noqa: E402
 
 TOLERANCE = 1e-4  # of the image peak
 N_PIX, PIXEL, SUPERSAMPLING, FWHM = 64, 0.08, 4, 0.16
@@ -53,8 +53,8 @@ def _params(rng, lens_light=False):
 
 
 def _subhalos(rng, profile, n, mass_range=(1e8, 1e10), radius=2.0):
-    from darklens.lensing import TNFW, PointMass
-    from darklens.populations import power_law_masses, uniform_in_disk
+    from darklens.physics.lensing import TNFW, PointMass
+    from darklens.physics.sampling import power_law_masses, uniform_in_disk
 
     masses = power_law_masses(rng, n, *mass_range, -1.9)
     x, y = uniform_in_disk(rng, n, radius)

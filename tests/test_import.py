@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 from darklens import CLASS_NAMES
-from darklens.data import DataError, read_image_file
-from darklens.importing import import_class
+from darklens.io.class_files import DataError, read_image_file
+from darklens.io.importing import import_class
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 16

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 from darklens import CLASS_NAMES
-from darklens.metrics import classification_metrics
+from darklens.evaluation.metrics import classification_metrics
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score, roc_auc_score
 
 # Hand-made predictions: 10 images, 3 classes, with tied scores and cdm <-> axion mistakes.
@@ -83,7 +83,7 @@ def test_bad_input_raises(y, p, match):
 
 
 def test_roc_curve_matches_scikit_learn():
-    from darklens.metrics import roc_curve
+    from darklens.evaluation.metrics import roc_curve
     from sklearn.metrics import roc_curve as sk_roc_curve
 
     for k in range(3):
@@ -94,7 +94,7 @@ def test_roc_curve_matches_scikit_learn():
 
 
 def test_bootstrap_replicate_metrics_match_scikit_learn():
-    from darklens.statistics import replicate_metrics
+    from darklens.evaluation.statistics import replicate_metrics
 
     rng = np.random.default_rng(3)
     index = np.vstack([np.arange(10), rng.integers(0, 10, size=(20, 10))])

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from darklens.models import ARCHITECTURES, build_model, count_parameters, seed_layer_order
+from darklens.learning.models import ARCHITECTURES, build_model, count_parameters, seed_layer_order
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
@@ -69,7 +69,7 @@ def test_documented_parameter_counts(architecture):
 
 
 def test_resnet18_has_eight_residual_blocks_and_a_small_image_stem():
-    from darklens.models import BasicBlock
+    from darklens.learning.models import BasicBlock
 
     model = build_model("resnet18", 2, 3, 32)
     assert sum(isinstance(m, BasicBlock) for m in model.modules()) == 8
@@ -78,7 +78,7 @@ def test_resnet18_has_eight_residual_blocks_and_a_small_image_stem():
 
 
 def test_d4_is_a_group():
-    from darklens.models import D4_INV, D4_MUL, d4_transform
+    from darklens.learning.models import D4_INV, D4_MUL, d4_transform
 
     assert D4_MUL[0] == list(range(8))  # identity
     for a in range(8):
@@ -94,7 +94,7 @@ def test_d4_is_a_group():
 
 @pytest.mark.parametrize("in_channels", [1, 2])
 def test_equivariant_model_is_invariant_to_the_8_grid_symmetries(in_channels):
-    from darklens.models import d4_transform
+    from darklens.learning.models import d4_transform
 
     torch.manual_seed(0)
     model = build_model("equivariant", in_channels, 3, 32).eval()
@@ -110,7 +110,7 @@ def test_equivariant_model_is_invariant_to_the_8_grid_symmetries(in_channels):
 
 def test_group_convolution_permutes_the_group_axis():
     """Feature maps of a transformed image are the transformed maps, group axis permuted."""
-    from darklens.models import D4_INV, D4_MUL, D4GroupConv, D4LiftingConv, d4_transform
+    from darklens.learning.models import D4_INV, D4_MUL, D4GroupConv, D4LiftingConv, d4_transform
 
     torch.manual_seed(1)
     lift, conv = D4LiftingConv(2, 3), D4GroupConv(3, 4)
@@ -130,7 +130,7 @@ def test_every_architecture_trains_one_epoch(architecture, tmp_path):
     import json
 
     import numpy as np
-    from darklens.training import TrainConfig, train
+    from darklens.learning.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(36, 2, 32, 32)).astype(np.float32)

@@ -11,9 +11,9 @@ import pytest
 import torch
 from darklens import CLASS_NAMES
 from darklens.cli import main
-from darklens.features import build_channels
-from darklens.predict import REQUIRED_KEYS, load_checkpoint, predict_images
-from darklens.training import TrainConfig, train
+from darklens.learning.channels import build_channels
+from darklens.learning.predict import REQUIRED_KEYS, load_checkpoint, predict_images
+from darklens.learning.train import TrainConfig, train
 
 SIZE = 16
 SIGMA_PX = 1.5

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from darklens.lensing import NFW, TNFW, population_deflection
+from darklens.physics.lensing import NFW, TNFW, population_deflection
 from scipy import integrate
 
 lens_model = pytest.importorskip("lenstronomy.LensModel.lens_model")

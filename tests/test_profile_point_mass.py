@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from darklens.lensing import PointMass
+from darklens.physics.lensing import PointMass
 
 lens_model = pytest.importorskip("lenstronomy.LensModel.lens_model")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from darklens.lensing import Shear
+from darklens.physics.lensing import Shear
 
 lens_model = pytest.importorskip("lenstronomy.LensModel.lens_model")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from darklens.lensing import SIE, SIS, ellipticity_to_phi_q
+from darklens.physics.lensing import SIE, SIS, ellipticity_to_phi_q
 from scipy import integrate
 
 lens_model = pytest.importorskip("lenstronomy.LensModel.lens_model")

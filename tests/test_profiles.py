@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from darklens import lensing
-from darklens.lensing import PointMass, population_deflection, total_deflection
+from darklens.physics import lensing
+from darklens.physics.lensing import PointMass, population_deflection, total_deflection
 
 EXAMPLES = [
     lensing.SIS(theta_E=1.1, center_x=0.1, center_y=-0.2),

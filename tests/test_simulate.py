@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from darklens import CLASS_NAMES
 from darklens.config import load_config
-from darklens.instrument import Instrument, load_psf_kernel
-from darklens.light import SersicEllipse
-from darklens.simulate import (
+from darklens.physics.instrument import Instrument, load_psf_kernel
+from darklens.physics.light import SersicEllipse
+from darklens.simulation.render import (
     ImageParameters,
     build_instrument,
     draw_macro_model,
     image_rng,
     render_models,
-    simulate_shard,
 )
-from darklens.substructure import SUBSTRUCTURE_MODELS, Substructure
+from darklens.simulation.shards import simulate_shard
+from darklens.simulation.substructure import SUBSTRUCTURE_MODELS, Substructure
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def _small(common, n_pix=32, images=4):
 
 
 def test_mean_convergence_inside_the_einstein_radius_of_an_sis_is_one():
-    from darklens.lensing import SIS
+    from darklens.physics.lensing import SIS
 
     theta_e = 1.3
     r = (np.arange(4000) + 0.5) / 4000 * theta_e  # midpoint rule in r, exact in angle
@@ -64,9 +64,9 @@ def test_no_nan_or_inf_in_1e5_draws_of_every_class(sim):
     """1e5 draws per class of the macro lens and of the class's perturbers (with the
     simulator's samplers), every profile evaluated at the lens centre, the perturber centres
     (exactly), a pixel centre and random rays; the source at the lensed rays of 2,000 draws."""
-    from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
-    from darklens.lensing import SIE, TNFW, PointMass, Shear
-    from darklens.populations import log_uniform, power_law_masses, uniform_in_disk
+    from darklens.physics.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
+    from darklens.physics.lensing import SIE, TNFW, PointMass, Shear
+    from darklens.physics.sampling import log_uniform, power_law_masses, uniform_in_disk
 
     common, classes = sim
     lens_cfg, n = common["lens"], 100_000
@@ -165,7 +165,7 @@ def test_shards_do_not_change_images_and_store_the_resolved_preset(sim):
 
 @pytest.mark.parametrize("preset", ["deeplense_model_i", "euclid", "hst"])
 def test_presets_run_and_set_what_they_promise(sim, preset):
-    from darklens.presets import PRESETS, resolve
+    from darklens.simulation.presets import PRESETS, resolve
 
     common, classes = sim
     common = {**common, "preset": preset, "images_per_class": 2, "images_per_shard": 2}
@@ -189,7 +189,7 @@ def test_presets_run_and_set_what_they_promise(sim, preset):
 
 
 def test_mass_fraction_sets_the_mean_subhalo_mass(sim):
-    from darklens.cosmology import DEFAULT_COSMOLOGY
+    from darklens.physics.cosmology import DEFAULT_COSMOLOGY
 
     common, classes = sim
     settings = {
@@ -210,8 +210,8 @@ def test_mass_fraction_sets_the_mean_subhalo_mass(sim):
 
 def test_granules_deflection_matches_the_analytic_gaussian_blob():
     """The granule path (coarse grid, FFT solve, Lagrange interpolation to rays) on a blob."""
-    from darklens.lensing.fft_poisson import deflection_from_convergence
-    from darklens.lensing.grid import MARGIN, lagrange_upsample
+    from darklens.physics.lensing.fft_poisson import deflection_from_convergence
+    from darklens.physics.lensing.grid import MARGIN, lagrange_upsample
 
     n, factor, ray = 32, 4, 0.02
     pixel = factor * ray

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from darklens.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
-from darklens.lensing import TNFW, PointMass, population_deflection
-from darklens.lensing.grid import MARGIN, grid_population_deflection, lagrange_upsample
-from darklens.populations import power_law_masses, uniform_in_disk
+from darklens.physics.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
+from darklens.physics.lensing import TNFW, PointMass, population_deflection
+from darklens.physics.lensing.grid import MARGIN, grid_population_deflection, lagrange_upsample
+from darklens.physics.sampling import power_law_masses, uniform_in_disk
 
 N, S, PIXEL = 48, 4, 0.08
 
@@ -45,7 +45,7 @@ def test_grid_deflection_within_tolerance_of_the_exact_sum(profile, n, mass_rang
 
 
 def test_other_profiles_and_empty_populations_are_exact():
-    from darklens.lensing import NFW
+    from darklens.physics.lensing import NFW
 
     params = {"Rs": np.array([0.3]), "alpha_Rs": np.array([0.01])}
     params.update(center_x=np.array([0.1]), center_y=np.array([-0.2]))
@@ -77,7 +77,7 @@ def test_lagrange_upsample_is_exact_for_quintic_polynomials(factor):
 def test_tnfw_table_within_its_stated_error_of_the_closed_form(tau):
     """The bit-indexed table of the unit TNFW against the closed form, r / Rs from 1e-7 to 1e7
     (octave boundaries, where the cell width doubles, included)."""
-    from darklens.lensing.grid import TABLE_ERROR, RadialPopulation
+    from darklens.physics.lensing.grid import TABLE_ERROR, RadialPopulation
 
     rs, alpha_rs = 0.3, 0.02
     params = {"Rs": rs, "alpha_Rs": alpha_rs, "r_trunc": tau * rs, "center_x": 0.0}

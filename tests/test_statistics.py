@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from darklens.statistics import (
+from darklens.evaluation.statistics import (
     bootstrap_draws,
     paired_bootstrap,
     replicate_metrics,

@@ -7,8 +7,8 @@ import zlib
 import numpy as np
 import pytest
 from darklens import CLASS_NAMES
-from darklens.metrics import classification_metrics
-from darklens.summary import ablation_grid, comparison_plan, mean_std, summarize
+from darklens.evaluation.metrics import classification_metrics
+from darklens.reporting.summary import ablation_grid, comparison_plan, mean_std, summarize
 
 SPECS = {
     "baseline": {"architecture": "plain_cnn", "channels": ["image"], "augment_flips": False},

@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 from darklens.config import ConfigError
-from darklens.sweep import collect_sensitivity, point_id, set_path, sweep_points, swept_class
+from darklens.evaluation.sensitivity import collect_sensitivity
+from darklens.evaluation.sweep import point_id, set_path, sweep_points, swept_class
 
 
 @pytest.mark.parametrize(
@@ -108,7 +109,7 @@ def test_sensitivity_table(tmp_path):
     assert rows[0]["auc_cdm"] == ""  # undefined stays empty, not NaN
     assert float(rows[3]["auc_macro_ovr"]) == 0.9
 
-    from darklens.plots import sensitivity_figure
+    from darklens.reporting.figures import sensitivity_figure
 
     sensitivity_figure(tmp_path / "sensitivity.csv", tmp_path / "sensitivity.png")
     assert (tmp_path / "sensitivity.png").read_bytes()[:4] == b"\x89PNG"

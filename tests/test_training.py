@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 from darklens import CLASS_NAMES
-from darklens.features import build_channels
-from darklens.predict import load_checkpoint, predict_images
-from darklens.training import (
+from darklens.learning.channels import build_channels
+from darklens.learning.predict import load_checkpoint, predict_images
+from darklens.learning.train import (
     HISTORY_COLUMNS,
     RESUME_FILE,
     TrainConfig,

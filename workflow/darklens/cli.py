@@ -38,12 +38,12 @@ def cmd_validate_config(args) -> None:
 
 
 def cmd_simulate(args) -> None:
-    from darklens.data import write_image_file
-    from darklens.simulate import simulate_shard
+    from darklens.io.class_files import write_image_file
+    from darklens.simulation.shards import simulate_shard
 
     common = _json(args.common)
     class_settings = _json(args.class_settings)
-    from darklens.instrument import load_psf_kernel
+    from darklens.physics.instrument import load_psf_kernel
 
     kernel = load_psf_kernel(args.psf_kernel) if args.psf_kernel else None
     data = simulate_shard(common, args.class_name, class_settings, args.shard, args.seed, kernel)
@@ -52,10 +52,10 @@ def cmd_simulate(args) -> None:
         "seed": args.seed,
         "shard": args.shard,
         "config": {"simulation": common, "class_settings": class_settings},
-        "resolved_config": data["resolved"],  # after the preset (darklens.presets)
+        "resolved_config": data["resolved"],  # after the preset (darklens.simulation.presets)
     }
-    from darklens.instrument import SNR_DEFINITION
-    from darklens.simulate import UNITS
+    from darklens.physics.instrument import SNR_DEFINITION
+    from darklens.simulation.render import UNITS
 
     attrs["units"] = UNITS
     attrs["snr_definition"] = SNR_DEFINITION
@@ -74,8 +74,8 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_gallery(args) -> None:
-    from darklens.gallery import gallery_figure
-    from darklens.instrument import load_psf_kernel
+    from darklens.physics.instrument import load_psf_kernel
+    from darklens.reporting.gallery import gallery_figure
 
     kernel = load_psf_kernel(args.psf_kernel) if args.psf_kernel else None
     gallery_figure(
@@ -92,15 +92,15 @@ def cmd_gallery(args) -> None:
 
 
 def cmd_merge(args) -> None:
-    from darklens.data import merge_shards
+    from darklens.io.class_files import merge_shards
 
     n = merge_shards(args.shards, args.output, args.class_name)
     log.info("%s: merged %d shards, %d images", args.class_name, len(args.shards), n)
 
 
 def cmd_features(args) -> None:
-    from darklens.data import read_images, write_features_file
-    from darklens.features import residual
+    from darklens.io.class_files import read_images, write_features_file
+    from darklens.learning.channels import residual
 
     images = read_images(args.input)
     write_features_file(
@@ -117,7 +117,8 @@ def cmd_features(args) -> None:
 
 
 def cmd_split(args) -> None:
-    from darklens.dataset import stratified_split, write_split
+    from darklens.io.split_file import write_split
+    from darklens.learning.split import stratified_split
 
     counts = {name: args.images_per_class for name in args.classes}
     split = stratified_split(counts, _json(args.fractions), args.seed)
@@ -126,9 +127,9 @@ def cmd_split(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from darklens.dataset import read_split
-    from darklens.loading import load_training_set
-    from darklens.training import TrainConfig, train
+    from darklens.io.split_file import read_split
+    from darklens.learning.dataset import load_training_set
+    from darklens.learning.train import TrainConfig, train
 
     spec = _json(args.model_spec)
     training = _json(args.training)
@@ -156,7 +157,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from darklens.predict import predict_file
+    from darklens.learning.predict import predict_file
 
     counts = predict_file(
         args.checkpoint,
@@ -171,15 +172,16 @@ def cmd_predict(args) -> None:
 
 
 def cmd_import(args) -> None:
-    from darklens.importing import import_class
+    from darklens.io.importing import import_class
 
     n = import_class(args.folder, args.class_name, args.output, args.allow_pickle)
     log.info("%s: imported %d images of %s from %s", args.output, n, args.class_name, args.folder)
 
 
 def cmd_split_files(args) -> None:
-    from darklens.dataset import stratified_split, write_split
-    from darklens.importing import class_counts
+    from darklens.io.importing import class_counts
+    from darklens.io.split_file import write_split
+    from darklens.learning.split import stratified_split
 
     counts = class_counts({Path(p).stem: p for p in args.images})
     split = stratified_split(counts, _json(args.fractions), args.seed)
@@ -188,35 +190,35 @@ def cmd_split_files(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from darklens.evaluation import collect_metrics
+    from darklens.evaluation.collect import collect_metrics
 
     rows = collect_metrics(args.metrics, args.output)
     log.info("%s: %d runs", args.output, len(rows))
 
 
 def cmd_plot(args) -> None:
-    from darklens import plots
+    from darklens.reporting import figures
 
     if args.kind == "confusion":
-        plots.confusion_matrix_figure(args.inputs, args.output, title=args.title)
+        figures.confusion_matrix_figure(args.inputs, args.output, title=args.title)
     elif args.kind == "curves":
-        plots.training_curves_figure(args.inputs, args.output)
+        figures.training_curves_figure(args.inputs, args.output)
     elif args.kind == "samples":
-        plots.samples_figure(args.inputs, args.residuals, args.output)
+        figures.samples_figure(args.inputs, args.residuals, args.output)
     elif args.kind == "roc":
-        plots.roc_figure(args.inputs, args.output, title=args.title)
+        figures.roc_figure(args.inputs, args.output, title=args.title)
     elif args.kind == "signal":
         by_model: dict[str, list[str]] = {}
         for path in args.inputs:  # runs/{model}/seed_{k}/predictions.csv
             by_model.setdefault(Path(path).parent.parent.name, []).append(path)
-        plots.accuracy_vs_signal_figure(by_model, args.images, args.output)
+        figures.accuracy_vs_signal_figure(by_model, args.images, args.output)
     elif args.kind == "sensitivity":
-        plots.sensitivity_figure(args.inputs[0], args.output)
+        figures.sensitivity_figure(args.inputs[0], args.output)
     log.info("%s: %s figure from %d file(s)", args.output, args.kind, len(args.inputs))
 
 
 def cmd_summarize(args) -> None:
-    from darklens.summary import summarize
+    from darklens.reporting.summary import summarize
 
     outputs = {"csv": args.csv, "comparisons": args.comparisons, "md": args.md, "html": args.html}
     text = f"{args.epochs} epochs, checkpoint chosen on validation accuracy." if args.epochs else ""
@@ -228,8 +230,8 @@ def cmd_summarize(args) -> None:
 
 
 def cmd_attribution(args) -> None:
-    from darklens import plots
-    from darklens.attribution import attribute_test_images
+    from darklens.learning.attribution import attribute_test_images
+    from darklens.reporting import figures
 
     classes = [Path(p).stem for p in args.images]
     image_paths = dict(zip(classes, args.images, strict=True))
@@ -238,7 +240,7 @@ def cmd_attribution(args) -> None:
         args.checkpoint, image_paths, residual_paths, args.split, args.per_class
     )
     run = Path(args.checkpoint).parent
-    plots.attribution_figure(result, args.output, title=f"{run.parent.name} {run.name}")
+    figures.attribution_figure(result, args.output, title=f"{run.parent.name} {run.name}")
     for name, share in result["share_by_class"].items():
         pairs = zip(result["channels"], share, strict=True)
         shares = ", ".join(f"{c} {100 * v:.0f}%" for c, v in pairs)
@@ -246,7 +248,7 @@ def cmd_attribution(args) -> None:
 
 
 def cmd_sweep_collect(args) -> None:
-    from darklens.sweep import collect_sensitivity
+    from darklens.evaluation.sensitivity import collect_sensitivity
 
     rows = collect_sensitivity(_json(args.manifest), args.output)
     log.info("%s: %d runs", args.output, len(rows))

@@ -12,7 +12,7 @@ shell.prefix(
 
 from darklens import CLASS_NAMES
 from darklens.config import ConfigError, canonical_json, validate_config
-from darklens.simulate import n_shards
+from darklens.simulation.shards import n_shards
 
 try:
     _validated = validate_config(config)
@@ -45,7 +45,7 @@ def class_settings_json(cls):
 
 def psf_kernel_input(wildcards):
     """The pixelated PSF kernel file, when the (preset-resolved) config names one."""
-    from darklens.presets import resolve
+    from darklens.simulation.presets import resolve
 
     common = resolve({k: v for k, v in SIM.items() if k != "classes"})[0]
     path = common["instrument"].get("psf_kernel_file")
@@ -117,11 +117,11 @@ def all_outputs():
     ]
 
 
-# --- evaluation and the sensitivity sweep (darklens.summary, darklens.sweep) ---
+# --- evaluation and the sensitivity sweep (darklens.reporting.summary, darklens.evaluation.sweep) ---
 import json
 import re
 
-from darklens.sweep import sweep_points, swept_class
+from darklens.evaluation.sweep import sweep_points, swept_class
 
 EVAL = config["evaluation"]
 for _model in [*EVAL["comparison"], EVAL["attribution_model"]]:
@@ -316,7 +316,7 @@ def import_files(wildcards):
 def training_gpus():
     """GPUs a training job holds: 1 for device cuda, or auto with an NVIDIA GPU here; else 0.
     Local runs share GPUs through `--resources gpu=N` (profiles/default declares 1)."""
-    from darklens.devices import nvidia_gpu_count
+    from darklens.learning.devices import nvidia_gpu_count
 
     device = config["training"]["device"]
     if device == "auto":
@@ -329,7 +329,7 @@ def training_set_shape(model):
     channels = len(model_spec(model)["channels"])
     if not IMPORT["root"]:
         return 3 * SIM["images_per_class"], channels, SIM["instrument"]["n_pix"]
-    from darklens.npy_images import load_image
+    from darklens.io.npy import load_image
 
     n, side = 0, 0
     for cls in CLASS_NAMES:

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from darklens.atomic import atomic_path
-from darklens.evaluation import run_identity
-from darklens.statistics import (
+from darklens.evaluation.collect import run_identity
+from darklens.evaluation.statistics import (
     METRICS,
     Comparison,
     bootstrap_draws,
@@ -37,6 +36,7 @@ from darklens.statistics import (
     seed_positions,
     seed_t_test,
 )
+from darklens.io.atomic import atomic_path
 
 CHANNEL_COLUMNS = {("image",): "image", ("image", "residual"): "image + residual"}
 METRIC_LABELS = {"accuracy": "accuracy", "auc_macro_ovr": "macro AUC"}

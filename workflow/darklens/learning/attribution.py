@@ -116,16 +116,17 @@ def attribute_test_images(
     (n, C, H, W) un-normalised inputs, "share_by_class" {class: (C,) mean channel share over all of
     that class's test images} and "accuracy_by_class".
     """
-    from darklens.dataset import load_dataset, read_split
-    from darklens.predict import load_checkpoint, load_model
-    from darklens.training import normalise
+    from darklens.io.split_file import read_split
+    from darklens.learning.dataset import load_training_set
+    from darklens.learning.predict import load_checkpoint, load_model
+    from darklens.learning.train import normalise
 
     checkpoint = load_checkpoint(checkpoint_path)
     channels = list(checkpoint["channels"])
     class_names = list(checkpoint["class_names"])
     if list(image_paths) != class_names:
         raise ValueError(f"class files {list(image_paths)} differ from the model's {class_names}")
-    x_raw, y, counts = load_dataset(image_paths, residual_paths, channels)
+    x_raw, y, counts = load_training_set(image_paths, residual_paths, channels)
     test = read_split(split_path, counts)["test"]
     x = normalise(x_raw[test], checkpoint["norm_mean"], checkpoint["norm_std"])
     model = load_model(checkpoint, torch.device("cpu"))

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from darklens.atomic import atomic_path  # noqa: E402
+from darklens.io.atomic import atomic_path  # noqa: E402
 
 
 def _read_csv(path) -> list[dict]:
@@ -150,7 +150,7 @@ def samples_figure(class_files, residual_files, output, per_class: int = 3) -> N
 
 
 def _predictions(path):
-    from darklens.summary import read_predictions
+    from darklens.reporting.summary import read_predictions
 
     return read_predictions(path)
 
@@ -158,7 +158,7 @@ def _predictions(path):
 def roc_figure(prediction_csvs, output, title: str = "") -> None:
     """One-vs-rest ROC curves per class: one thin line per seed, the vertical mean over seeds
     (interpolated on a common false-positive-rate grid) and the min..max band of the seeds."""
-    from darklens.metrics import binary_auc, roc_curve
+    from darklens.evaluation.metrics import binary_auc, roc_curve
 
     runs = [_predictions(p) for p in prediction_csvs]
     names = runs[0][3]

@@ -28,8 +28,8 @@ TNFW profiles are evaluated from a table of the unit profile (Rs = 1, alpha_Rs =
 r_trunc / Rs) in ``s = x^2``, with nodes ``2^e (1 + q / 2^TABLE_BITS)``, so that a float's own
 bits give its cell and the fraction within it (no logarithm), linear interpolation: within
 TABLE_ERROR of the closed form (tests/test_simulate_grid.py). The exact closed forms of
-``darklens.lensing`` remain the reference; this is an evaluation strategy only. The far and near
-fields are summed by compiled loops (`darklens.lensing._kernels`, numba).
+``darklens.physics.lensing`` remain the reference; this is an evaluation strategy only. The
+far and near fields are summed by compiled loops (`darklens.physics.lensing._kernels`, numba).
 
 Unit: every angle in arcsec; u in arcsec^2.
 """
@@ -107,7 +107,8 @@ def lagrange_matrix(n: int, factor: int) -> np.ndarray:
 def lagrange_upsample(coarse: np.ndarray, factor: int) -> np.ndarray:
     """Interpolate (..., n + 2 MARGIN, n + 2 MARGIN) node values to the (..., n factor,
     n factor) sub-grid of the n x n interior cells (separable 6-point Lagrange, in the dtype of
-    ``coarse``, float32 or float64; a compiled loop, `darklens.lensing._kernels.upsample`)."""
+    ``coarse``, float32 or float64; a compiled loop,
+    `darklens.physics.lensing._kernels.upsample`)."""
     n = coarse.shape[-1] - 2 * MARGIN
     if factor == 1:
         return coarse[..., MARGIN:-MARGIN, MARGIN:-MARGIN].copy()
@@ -213,7 +214,7 @@ class RadialPopulation:
         return (np.take(values, cell) + fraction * np.take(slopes, cell)) * self._scale[k]
 
     def kernel_arguments(self) -> tuple:
-        """The profile arguments of the compiled loops (`darklens.lensing._kernels`):
+        """The profile arguments of the compiled loops (`darklens.physics.lensing._kernels`):
         (kind, strength, inv_rs2, values, slopes, layout, u_min)."""
         from . import _kernels
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darklens.data import DataError
+from darklens.io.class_files import DataError
 
 NPY_MAGIC = b"\x93NUMPY"
 

@@ -8,7 +8,7 @@ lenstronomy's keyword lists here.
 
 from __future__ import annotations
 
-from darklens.simulate import ImageParameters
+from darklens.simulation.render import ImageParameters
 
 
 def image_model(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import copy
 
-from darklens.cosmology import DEFAULT_COSMOLOGY
+from darklens.physics.cosmology import DEFAULT_COSMOLOGY
 
 _THETA_E_1E12 = round(float(DEFAULT_COSMOLOGY.theta_E_point_mass(1e12, 0.5, 1.0)), 6)
 

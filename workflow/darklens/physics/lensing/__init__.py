@@ -1,4 +1,4 @@
-"""Lens mass profiles and deflection sums (public API of darklens.lensing).
+"""Lens mass profiles and deflection sums (public API of darklens.physics.lensing).
 
 Profiles take lenstronomy's keyword names and meanings; every angle is in arcsec.
 Parameters may be scalars or numpy arrays broadcasting against the ray coordinates.

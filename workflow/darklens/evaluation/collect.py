@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from darklens.atomic import atomic_path
+from darklens.io.atomic import atomic_path
 
 LEADING_COLUMNS = ["model", "seed", "accuracy", "auc_macro_ovr", "cdm_to_axion", "axion_to_cdm"]
 

@@ -1,4 +1,4 @@
-"""Compiled loops of the fast population deflection (`darklens.lensing.grid`).
+"""Compiled loops of the fast population deflection (`darklens.physics.lensing.grid`).
 
 numpy evaluates the far and near fields as a dozen whole-array passes (temporaries, a logarithm
 per element); these loops make one pass with no temporaries and look the TNFW profile up by the

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from darklens import __version__
-from darklens.atomic import atomic_path
+from darklens.io.atomic import atomic_path
 
 
 class DataError(ValueError):
@@ -41,7 +41,8 @@ def _image_dataset(handle: h5py.File, name: str, stack: np.ndarray) -> None:
 
 
 def write_image_file(path, data: dict, attrs: dict) -> None:
-    """Write images, per-image params and subhalos (as `simulate.simulate_shard` returns them)."""
+    """Write images, per-image params and subhalos
+    (as `simulation.shards.simulate_shard` returns them)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         _image_dataset(handle, "images", data["images"])
         handle.create_dataset("image_index", data=data["image_index"])
@@ -123,6 +124,21 @@ def read_images(path, expected_class: str | None = None) -> np.ndarray:
                 f"expected {expected_class!r}"
             )
         return _checked_stack(path, handle, "images")
+
+
+def image_count_and_size(path, expected_class: str | None = None) -> tuple[int, int]:
+    """(N, H) of a class file's /images, without reading it; checks its class name if given."""
+    try:
+        with h5py.File(path, "r") as handle:
+            stored_class = handle.attrs.get("class_name")
+            n, height, width = handle["images"].shape
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: not a darklens class file ({exc})") from None
+    if expected_class is not None and stored_class != expected_class:
+        raise DataError(f"{path}: holds class {stored_class!r}, expected {expected_class!r}")
+    return int(n), int(height)
 
 
 def merge_shards(shard_paths: list, out_path, class_name: str) -> int:

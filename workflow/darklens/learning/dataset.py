@@ -7,25 +7,9 @@ training inside a few GB. Each plane is validated by the readers of data.py.
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 
-from darklens.data import DataError, read_images, read_residual
-
-
-def image_count_and_size(path, expected_class: str | None = None) -> tuple[int, int]:
-    """(N, H) of a class file's /images, without reading it; checks its class name if given."""
-    try:
-        with h5py.File(path, "r") as handle:
-            stored_class = handle.attrs.get("class_name")
-            n, height, width = handle["images"].shape
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: not a darklens class file ({exc})") from None
-    if expected_class is not None and stored_class != expected_class:
-        raise DataError(f"{path}: holds class {stored_class!r}, expected {expected_class!r}")
-    return int(n), int(height)
+from darklens.io.class_files import DataError, image_count_and_size, read_images, read_residual
 
 
 def load_training_set(

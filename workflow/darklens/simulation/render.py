@@ -24,18 +24,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from darklens import CLASS_NAMES
-from darklens.instrument import (
+from darklens.physics.instrument import (
     Instrument,
     gaussian_psf_kernel,
     load_psf_kernel,
     pixel_coordinates,
 )
-from darklens.lensing.grid import MARGIN, lagrange_matrix, lagrange_upsample
-from darklens.lensing.sie import sie_deflection_inplace, sie_interpolation_radius
-from darklens.light import SersicEllipse
-from darklens.populations import symmetric_pair, uniform
-from darklens.presets import resolve
-from darklens.substructure import SUBSTRUCTURE_MODELS, Substructure
+from darklens.physics.lensing.grid import MARGIN, lagrange_matrix, lagrange_upsample
+from darklens.physics.lensing.sie import sie_deflection_inplace, sie_interpolation_radius
+from darklens.physics.light import SersicEllipse
+from darklens.physics.sampling import symmetric_pair, uniform
+from darklens.simulation.substructure import SUBSTRUCTURE_MODELS, Substructure
 
 UNITS = {
     "images": "counts/s per pixel",
@@ -165,7 +164,7 @@ def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
 
 def macro_deflection(params: ImageParameters, x: np.ndarray, y: np.ndarray):
     """Deflection [arcsec] of the SIE + external shear at ray positions (x, y) [arcsec]."""
-    from darklens.lensing import SIE, Shear
+    from darklens.physics.lensing import SIE, Shear
 
     ax, ay = SIE(**params.lens).deflection(x, y)
     sx, sy = Shear(**params.shear).deflection(x, y)
@@ -340,71 +339,3 @@ def simulate_image(
     """One noisy image [counts/s per pixel], its record of parameters and its subhalo list."""
     image = simulate_image_details(instrument, common, class_name, class_settings, rng, rays)
     return image.noisy, image.record, image.substructure.subhalos
-
-
-def shard_image_indices(images_per_class: int, images_per_shard: int, shard: int) -> range:
-    """Indices (within the class) of the images of shard `shard`."""
-    start = shard * images_per_shard
-    if shard < 0 or start >= images_per_class:
-        raise ValueError(
-            f"shard {shard} is out of range for {images_per_class} images per class "
-            f"in shards of {images_per_shard}"
-        )
-    return range(start, min(start + images_per_shard, images_per_class))
-
-
-def n_shards(images_per_class: int, images_per_shard: int) -> int:
-    """Number of shards per class."""
-    return -(-images_per_class // images_per_shard)
-
-
-def simulate_shard(
-    common: dict,
-    class_name: str,
-    class_settings: dict,
-    shard: int,
-    seed: int,
-    psf_kernel: np.ndarray | None = None,
-) -> dict:
-    """Simulate shard `shard` of `class_name`.
-
-    common: the simulation config without `classes` (preset, instrument, lens, source,
-    lens_light, counts); the preset is applied here (`darklens.presets.resolve`).
-    class_settings: `simulation.classes[class_name]`.
-    Returns {"images": float32 (n, N, N), "params": {name: (n,) array},
-    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "image_index": (n,),
-    "resolved": {"simulation": resolved common, "class_settings": resolved class settings}}.
-    Memory: the images of the shard plus one image's working arrays.
-    """
-    if class_name not in SUBSTRUCTURE_MODELS:
-        raise ValueError(f"unknown class {class_name!r}; known: {list(SUBSTRUCTURE_MODELS)}")
-    common, class_settings = resolve(common, class_name, class_settings)
-    indices = shard_image_indices(common["images_per_class"], common["images_per_shard"], shard)
-    instrument = build_instrument(common["instrument"], psf_kernel)
-    rays = instrument.ray_grid()
-    n_pix = instrument.n_pix
-    images = np.empty((len(indices), n_pix, n_pix), dtype=np.float32)
-    records, subhalo_lists = [], []
-    for row, k in enumerate(indices):
-        noisy, record, subhalos = simulate_image(
-            instrument, common, class_name, class_settings, image_rng(seed, class_name, k), rays
-        )
-        images[row] = noisy
-        records.append(record)
-        subhalo_lists.append(subhalos)
-    if not np.all(np.isfinite(images)):
-        raise FloatingPointError(f"{class_name} shard {shard}: the simulator produced NaN or inf")
-    params = {key: np.array([r[key] for r in records]) for key in records[0]}
-    counts = np.array([len(s["mass_msun"]) for s in subhalo_lists], dtype=np.int64)
-    subhalos = {
-        key: np.concatenate([s[key] for s in subhalo_lists]).astype(np.float64)
-        for key in ("mass_msun", "x_arcsec", "y_arcsec")
-    }
-    return {
-        "images": images,
-        "params": params,
-        "subhalos": subhalos,
-        "subhalo_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        "image_index": np.asarray(indices, dtype=np.int64),
-        "resolved": {"simulation": common, "class_settings": class_settings},
-    }

@@ -14,9 +14,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from darklens.atomic import atomic_path
-from darklens.data import DataError, write_image_file
-from darklens.npy_images import image_files, load_images
+from darklens.io.atomic import atomic_path
+from darklens.io.class_files import DataError, write_image_file
+from darklens.io.npy import image_files, load_images
 
 
 def import_class(folder, class_name: str, output, allow_pickle: bool = False) -> int:

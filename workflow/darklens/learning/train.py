@@ -42,10 +42,10 @@ import torch
 import torch.nn.functional as F
 
 from darklens import CLASS_NAMES, __version__
-from darklens.atomic import atomic_path
-from darklens.features import CHANNELS
-from darklens.metrics import classification_metrics
-from darklens.models import build_model, count_parameters
+from darklens.evaluation.metrics import classification_metrics
+from darklens.io.atomic import atomic_path
+from darklens.learning.channels import CHANNELS
+from darklens.learning.models import build_model, count_parameters
 
 SPLITS = ("train", "val", "test")
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")

@@ -22,9 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from darklens.atomic import atomic_path  # noqa: E402
-from darklens.presets import resolve  # noqa: E402
-from darklens.simulate import (  # noqa: E402
+from darklens.io.atomic import atomic_path  # noqa: E402
+from darklens.simulation.presets import resolve  # noqa: E402
+from darklens.simulation.render import (  # noqa: E402
     build_instrument,
     image_rng,
     simulate_image_details,
@@ -34,7 +34,7 @@ from darklens.simulate import (  # noqa: E402
 def convergence_map(image, instrument) -> np.ndarray:
     """Convergence of the macro lens plus the substructure at the pixel centres (pixel-averaged
     for a granule field); point masses are not included (delta functions)."""
-    from darklens.lensing import SIE, TNFW
+    from darklens.physics.lensing import SIE, TNFW
 
     x, y = instrument.pixel_grid()
     kappa = SIE(**image.params.lens).convergence(x, y)
@@ -75,8 +75,8 @@ def gallery_figure(
 ) -> None:
     """Draw the gallery of `class_name` (see the module docstring) into `output` (PNG).
 
-    common, class_settings: as for `simulate.simulate_shard`. image_file: the class file; its
-    first images must equal the ones simulated here (ValueError otherwise).
+    common, class_settings: as for `simulation.shards.simulate_shard`. image_file: the class
+    file; its first images must equal the ones simulated here (ValueError otherwise).
     """
     common, class_settings = resolve(common, class_name, class_settings)
     instrument = build_instrument(common["instrument"], psf_kernel)
@@ -84,7 +84,7 @@ def gallery_figure(
     n_images = min(n_images, common["images_per_class"])
     stored = None
     if image_file is not None:
-        from darklens.data import read_images
+        from darklens.io.class_files import read_images
 
         stored = read_images(image_file, expected_class=class_name)
     half = 0.5 * instrument.n_pix * instrument.pixel_scale_arcsec

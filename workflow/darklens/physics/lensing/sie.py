@@ -97,7 +97,7 @@ def sie_interpolation_radius(
     theta_E: float, e1: float, e2: float, pixel: float, tolerance: float
 ) -> float:
     """Half-width d [arcsec] of the square around the SIE centre outside which its deflection,
-    interpolated from the pixel-centre grid (`darklens.lensing.grid.lagrange_upsample`), is
+    interpolated from the pixel-centre grid (`darklens.physics.lensing.grid.lagrange_upsample`), is
     within `tolerance` [arcsec] of the exact one; inf beyond the measured |e| <= 0.9."""
     ecc = float(np.hypot(e1, e2))
     index = int(np.ceil(ecc / 0.05 - 1e-9))

@@ -18,12 +18,12 @@ import h5py
 import numpy as np
 import torch
 
-from darklens.atomic import atomic_path
-from darklens.data import DataError
-from darklens.features import CHANNELS, build_channels
-from darklens.models import build_model
-from darklens.npy_images import image_files, is_npy_file, load_images, load_npy
-from darklens.training import normaliser, predict_logits, resolve_device
+from darklens.io.atomic import atomic_path
+from darklens.io.class_files import DataError
+from darklens.io.npy import image_files, is_npy_file, load_images, load_npy
+from darklens.learning.channels import CHANNELS, build_channels
+from darklens.learning.models import build_model
+from darklens.learning.train import normaliser, predict_logits, resolve_device
 
 REQUIRED_KEYS = (
     "model_state",
@@ -53,7 +53,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as err:  # torch raises many types for a corrupt file
         raise ValueError(
             f"checkpoint {path} is not readable ({type(err).__name__}): corrupt, truncated, "
-            "or not written by darklens.training.train"
+            "or not written by darklens.learning.train.train"
         ) from err
     if not isinstance(checkpoint, dict):
         raise ValueError(f"checkpoint {path} is not a darklens checkpoint (not a dict)")

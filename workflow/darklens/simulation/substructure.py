@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from darklens.cosmology import DEFAULT_COSMOLOGY as COSMOLOGY
-from darklens.cosmology import concentration_subhalo
-from darklens.populations import (
+from darklens.physics.cosmology import DEFAULT_COSMOLOGY as COSMOLOGY
+from darklens.physics.cosmology import concentration_subhalo
+from darklens.physics.sampling import (
     log_uniform,
     power_law_masses,
     power_law_mean_mass,
@@ -28,7 +28,7 @@ from darklens.populations import (
 
 POPULATION_CHUNK = 64  # subhalos evaluated at once: bounds memory to chunk x rays float64 arrays
 #: Bound on the deflection error of the fast ray-grid evaluation of a population
-#: (``darklens.lensing.grid``); images then agree with an exact evaluation to ~1e-6 of their
+#: (``darklens.physics.lensing.grid``); images then agree with an exact evaluation to ~1e-6 of their
 #: peak (tests/test_image_vs_lenstronomy.py). Unit: arcsec.
 GRID_TOLERANCE_ARCSEC = 1e-5
 #: Granule fields are generated on a grid of at most this fraction of the correlation length per
@@ -63,7 +63,7 @@ class Substructure:
 
     def deflection(self, x: np.ndarray, y: np.ndarray):
         """Summed deflection [arcsec] of all perturbers at (x, y) [arcsec]."""
-        from darklens.lensing import population_deflection
+        from darklens.physics.lensing import population_deflection
 
         ax, ay = np.zeros_like(x), np.zeros_like(y)
         if self.population is not None:
@@ -78,10 +78,10 @@ class Substructure:
     def grid_deflection(self, instrument, tolerance_arcsec: float = GRID_TOLERANCE_ARCSEC):
         """Summed deflection [arcsec] at the instrument's ray grid, (N s, N s) arrays.
 
-        Populations use ``darklens.lensing.grid`` (within ``tolerance_arcsec`` of the exact sum
-        at every ray); grid fields are already on the ray grid.
+        Populations use ``darklens.physics.lensing.grid`` (within ``tolerance_arcsec`` of the
+        exact sum at every ray); grid fields are already on the ray grid.
         """
-        from darklens.lensing.grid import lagrange_upsample
+        from darklens.physics.lensing.grid import lagrange_upsample
 
         far, add_near = self.ray_field(instrument, tolerance_arcsec)
         n_rays = instrument.n_pix * instrument.supersampling
@@ -96,12 +96,12 @@ class Substructure:
         """The deflection at the ray grid in two parts: (far, add_near).
 
         far: (2, N + 2 MARGIN, N + 2 MARGIN) float64 [arcsec] on the pixel centres plus
-        ``darklens.lensing.grid.MARGIN`` nodes around, to be interpolated to the rays with
+        ``darklens.physics.lensing.grid.MARGIN`` nodes around, to be interpolated to the rays with
         ``lagrange_upsample`` (None if there is none); add_near(alpha): adds the rest to a
         (2, N s, N s) deflection at the rays, in place. Their sum is `grid_deflection`.
         tolerance_arcsec: as `grid_deflection` (default GRID_TOLERANCE_ARCSEC).
         """
-        from darklens.lensing.grid import PopulationGrid, RadialPopulation
+        from darklens.physics.lensing.grid import PopulationGrid, RadialPopulation
 
         if tolerance_arcsec is None:
             tolerance_arcsec = GRID_TOLERANCE_ARCSEC
@@ -120,7 +120,7 @@ class Substructure:
                 far = grid.far
                 parts.append(grid.add_near)
             else:
-                from darklens.lensing import population_deflection
+                from darklens.physics.lensing import population_deflection
 
                 def exact(x, y):
                     return population_deflection(profile, params, x, y, chunk=POPULATION_CHUNK)
@@ -150,7 +150,7 @@ def no_substructure(rng, class_settings, macro, common, instrument) -> Substruct
 def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure:
     """CDM subhalos: N ~ Poisson(mean) (or fixed), dN/dm ~ m^slope, uniform in a disk around the
     lens centre, each a point mass or a truncated NFW (TNFW) halo."""
-    from darklens.lensing import PointMass
+    from darklens.physics.lensing import PointMass
 
     lens = common["lens"]
     n = _subhalo_count(rng, class_settings, macro, lens)
@@ -168,7 +168,7 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
         theta_e = COSMOLOGY.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
         population = (PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y})
     else:
-        from darklens.lensing import TNFW
+        from darklens.physics.lensing import TNFW
 
         c200 = concentration_subhalo(masses)
         rs, alpha_rs = COSMOLOGY.nfw_angles(masses, c200, lens["z_lens"], lens["z_source"])
@@ -209,8 +209,8 @@ def axion_substructure(rng, class_settings, macro, common, instrument) -> Substr
 
 
 def _vortex(rng, settings, macro, lens, wavelength, record) -> Substructure:
-    from darklens.lensing import PointMass
-    from darklens.populations import line_of_points
+    from darklens.physics.lensing import PointMass
+    from darklens.physics.sampling import line_of_points
 
     n_points = settings["vortex_points"]
     length = settings["vortex_length_factor"] * wavelength
@@ -246,8 +246,11 @@ def _granules(rng, settings, instrument, wavelength, record) -> Substructure:
     f the largest divisor of n_rays with f ray pixels <= length / GRANULE_NODES_PER_LENGTH (a
     field smooth on that grid), solved there and interpolated to the rays (6-point Lagrange).
     """
-    from darklens.lensing.fft_poisson import deflection_from_convergence, gaussian_random_field
-    from darklens.lensing.grid import MARGIN, lagrange_upsample
+    from darklens.physics.lensing.fft_poisson import (
+        deflection_from_convergence,
+        gaussian_random_field,
+    )
+    from darklens.physics.lensing.grid import MARGIN, lagrange_upsample
 
     n_rays = instrument.n_pix * instrument.supersampling
     ray_pixel = instrument.pixel_scale_arcsec / instrument.supersampling

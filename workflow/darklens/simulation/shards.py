@@ -1,0 +1,82 @@
+"""Shards: the images of one class cut into independent, reproducible jobs.
+
+A shard holds images `shard * images_per_shard ..` of its class; each image draws from its own
+`SeedSequence(seed, spawn_key=(class index, image index))` (`render.image_rng`), so the bytes of
+an image do not depend on the shard it lands in or on how many jobs run at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from darklens.simulation.presets import resolve
+from darklens.simulation.render import build_instrument, image_rng, simulate_image
+from darklens.simulation.substructure import SUBSTRUCTURE_MODELS
+
+
+def shard_image_indices(images_per_class: int, images_per_shard: int, shard: int) -> range:
+    """Indices (within the class) of the images of shard `shard`."""
+    start = shard * images_per_shard
+    if shard < 0 or start >= images_per_class:
+        raise ValueError(
+            f"shard {shard} is out of range for {images_per_class} images per class "
+            f"in shards of {images_per_shard}"
+        )
+    return range(start, min(start + images_per_shard, images_per_class))
+
+
+def n_shards(images_per_class: int, images_per_shard: int) -> int:
+    """Number of shards per class."""
+    return -(-images_per_class // images_per_shard)
+
+
+def simulate_shard(
+    common: dict,
+    class_name: str,
+    class_settings: dict,
+    shard: int,
+    seed: int,
+    psf_kernel: np.ndarray | None = None,
+) -> dict:
+    """Simulate shard `shard` of `class_name`.
+
+    common: the simulation config without `classes` (preset, instrument, lens, source,
+    lens_light, counts); the preset is applied here (`darklens.simulation.presets.resolve`).
+    class_settings: `simulation.classes[class_name]`.
+    Returns {"images": float32 (n, N, N), "params": {name: (n,) array},
+    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "image_index": (n,),
+    "resolved": {"simulation": resolved common, "class_settings": resolved class settings}}.
+    Memory: the images of the shard plus one image's working arrays.
+    """
+    if class_name not in SUBSTRUCTURE_MODELS:
+        raise ValueError(f"unknown class {class_name!r}; known: {list(SUBSTRUCTURE_MODELS)}")
+    common, class_settings = resolve(common, class_name, class_settings)
+    indices = shard_image_indices(common["images_per_class"], common["images_per_shard"], shard)
+    instrument = build_instrument(common["instrument"], psf_kernel)
+    rays = instrument.ray_grid()
+    n_pix = instrument.n_pix
+    images = np.empty((len(indices), n_pix, n_pix), dtype=np.float32)
+    records, subhalo_lists = [], []
+    for row, k in enumerate(indices):
+        noisy, record, subhalos = simulate_image(
+            instrument, common, class_name, class_settings, image_rng(seed, class_name, k), rays
+        )
+        images[row] = noisy
+        records.append(record)
+        subhalo_lists.append(subhalos)
+    if not np.all(np.isfinite(images)):
+        raise FloatingPointError(f"{class_name} shard {shard}: the simulator produced NaN or inf")
+    params = {key: np.array([r[key] for r in records]) for key in records[0]}
+    counts = np.array([len(s["mass_msun"]) for s in subhalo_lists], dtype=np.int64)
+    subhalos = {
+        key: np.concatenate([s[key] for s in subhalo_lists]).astype(np.float64)
+        for key in ("mass_msun", "x_arcsec", "y_arcsec")
+    }
+    return {
+        "images": images,
+        "params": params,
+        "subhalos": subhalos,
+        "subhalo_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "image_index": np.asarray(indices, dtype=np.int64),
+        "resolved": {"simulation": common, "class_settings": class_settings},
+    }
