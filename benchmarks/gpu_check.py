@@ -10,8 +10,8 @@
 4. interrupt a short run after its first epoch, resume it, and check that the result equals an
    uninterrupted run on this device (RNG states of CUDA, cuDNN determinism);
 5. the same seed twice gives identical predictions on this device;
-6. on CUDA, benchmarks/training.py's comparison of darklens's loop with the seed's per-item
-   DataLoader loop (images/s, data wait, ratio).
+6. on CUDA, benchmarks/training.py's comparison of darklens's loop with the original
+   DeepLense-style per-item DataLoader loop (images/s, data wait, ratio).
 
 Usage: python benchmarks/gpu_check.py [--device auto|cpu|cuda] [--train-images N] [--quick]
 `--quick` (the default on a CPU) uses small sizes so that it runs in about a minute on 2 cores.

@@ -1,13 +1,15 @@
-"""darklens's training step against the seed's plain per-item loop, side by side in one process.
+"""darklens's training step against the plain per-item loop of the original DeepLense-style recipe,
+side by side in one process.
 
 Both train the same model (physics_cnn, image + residual channels, 64 x 64, flips) from the same
 initial weights on the same normalised images, with the same Adam settings and torch threads:
 
 - plain: a per-item `Dataset` whose `__getitem__` flips a numpy image at random and returns a
-  tensor, batched by a `DataLoader(batch_size=32, shuffle=True)` (the seed's loop), training the
-  model as the seed wrote it: conv, batch norm, ReLU, then max-pool, in PyTorch's default layout;
-- darklens: `training.epoch_batches` (one index_select of the whole batch from the in-memory
-  array, per-batch normalisation and flips as tensor ops) and `training.train_step`, at the
+  tensor, batched by a `DataLoader(batch_size=32, shuffle=True)` (the original recipe's loop),
+  training the model as that recipe wrote it: conv, batch norm, ReLU, then max-pool, in
+  PyTorch's default layout;
+- darklens: `batches.epoch_batches` (one index_select of the whole batch from the in-memory
+  array, per-batch normalisation and flips as tensor ops) and `train.train_step`, at the
   batch size of config.yaml (and, for reference, at 32), training `models.build_model`'s network:
   the same function with the same weights, with max-pool before ReLU (they commute exactly) and
   channels-last tensors, as `darklens train` runs it.
@@ -37,16 +39,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
 from darklens.config import load_config  # noqa: E402
+from darklens.learning.batches import (  # noqa: E402
+    channel_stats,
+    epoch_batches,
+    normaliser,
+    to_device,
+)
 from darklens.learning.channels import build_channels  # noqa: E402
 from darklens.learning.models import build_model, seed_layer_order  # noqa: E402
 from darklens.learning.train import (  # noqa: E402
     autocast_dtype,
-    channel_stats,
-    epoch_batches,
     memory_format,
-    normaliser,
     resolve_device,
-    to_device,
     train_step,
 )
 
@@ -54,7 +58,7 @@ ARCHITECTURE, CHANNELS, SIZE, PLAIN_BATCH = "physics_cnn", ["image", "residual"]
 
 
 class FlipDataset(Dataset):
-    """The seed's dataset: normalised (N, C, H, W) numpy images, flipped per item in numpy."""
+    """The original recipe's dataset: normalised (N, C, H, W) images, flipped per item in numpy."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         self.x, self.y = x, y

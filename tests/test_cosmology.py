@@ -1,4 +1,4 @@
-"""Cosmology: PHYSICS.md reference values, astropy, lenstronomy's NFW conversion."""
+"""Cosmology: docs/physics.md reference values, astropy, lenstronomy's NFW conversion."""
 
 import numpy as np
 import pytest
@@ -57,8 +57,15 @@ def test_arrays_of_redshift():
 
 
 def test_other_cosmology():
-    c = cosmo.Cosmology(H0=67.0, Om0=0.31)
-    assert c.angular_diameter_distance(1.0) != cosmo.angular_diameter_distance(1.0)
+    """Distances scale as c / H0 at fixed Om0; more matter decelerates: shorter distances."""
+    z = np.array([0.5, 1.0, 3.0])
+    slow, fast = cosmo.Cosmology(H0=67.0, Om0=0.31), cosmo.Cosmology(H0=70.0, Om0=0.31)
+    np.testing.assert_allclose(
+        67.0 * slow.angular_diameter_distance(z),
+        70.0 * fast.angular_diameter_distance(z),
+        rtol=1e-14,
+    )
+    assert np.all(fast.angular_diameter_distance(z) < cosmo.angular_diameter_distance(z))
 
 
 def test_distances_match_astropy():

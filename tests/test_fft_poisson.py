@@ -9,14 +9,14 @@ PIXEL = 0.05  # arcsec
 
 
 def _grid(ny, nx, pixel=PIXEL):
-    """Pixel centres of PHYSICS.md: x along columns (axis 1), y along rows (axis 0)."""
+    """Pixel centres of docs/physics.md: x along columns (axis 1), y along rows (axis 0)."""
     x = (np.arange(nx) - (nx - 1) / 2) * pixel
     y = (np.arange(ny) - (ny - 1) / 2) * pixel
     return np.meshgrid(x, y)
 
 
 def _gaussian_blob(x, y, k0, s, x0=0.0, y0=0.0):
-    """kappa = k0 exp(-r^2 / (2 s^2)) and its analytic deflection (PHYSICS.md)."""
+    """kappa = k0 exp(-r^2 / (2 s^2)) and its analytic deflection (docs/physics.md)."""
     dx, dy = x - x0, y - y0
     r2 = dx * dx + dy * dy
     r = np.sqrt(r2)

@@ -91,19 +91,3 @@ def test_roc_curve_matches_scikit_learn():
         sk_fpr, sk_tpr, _ = sk_roc_curve(Y == k, P[:, k], drop_intermediate=False)
         np.testing.assert_allclose(fpr, sk_fpr)
         np.testing.assert_allclose(tpr, sk_tpr)
-
-
-def test_bootstrap_replicate_metrics_match_scikit_learn():
-    from darklens.evaluation.statistics import replicate_metrics
-
-    rng = np.random.default_rng(3)
-    index = np.vstack([np.arange(10), rng.integers(0, 10, size=(20, 10))])
-    out = replicate_metrics(Y, P, index)
-    for row, idx in enumerate(index):
-        y, p = Y[idx], P[idx]
-        assert out["accuracy"][row] == pytest.approx(accuracy_score(y, p.argmax(axis=1)))
-        present = [k for k in range(3) if 0 < np.sum(y == k) < len(y)]
-        expected = np.mean([roc_auc_score(y == k, p[:, k]) for k in present])
-        assert out["auc_macro_ovr"][row] == pytest.approx(expected)
-    first = classification_metrics(Y, P, CLASS_NAMES)
-    assert out["auc_macro_ovr"][0] == pytest.approx(first["auc_macro_ovr"])

@@ -12,7 +12,22 @@ def test_output_shape(architecture, in_channels, image_size):
     with torch.no_grad():
         out = model(torch.zeros(5, in_channels, image_size, image_size))
     assert out.shape == (5, 3)
-    assert count_parameters(model) > 0
+
+
+def test_parameter_count_of_a_small_plain_cnn_by_hand():
+    """plain_cnn, 1 channel, 16 px, 3 classes: 3x3 convs 1->16, 16->32, 32->64 (weights and
+    biases), then 64 maps of 2 x 2 px -> 128 hidden units -> 3 logits."""
+    convs = (1 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + (32 * 64 * 9 + 64)
+    linears = (64 * 2 * 2 * 128 + 128) + (128 * 3 + 3)
+    model = build_model("plain_cnn", 1, 3, 16)
+    assert count_parameters(model) == convs + linears == 56_579
+
+
+def test_frozen_parameters_are_not_counted():
+    model = build_model("plain_cnn", 1, 3, 16)
+    first_conv = model[0][0]
+    first_conv.weight.requires_grad_(False)
+    assert count_parameters(model) == 56_579 - 1 * 16 * 9
 
 
 def test_plain_cnn_has_no_batchnorm_or_dropout():
@@ -53,7 +68,7 @@ def one_thread():
 
 
 # Parameter counts at 64 x 64 px, 3 classes, for 1 and 2 input channels (documented in
-# docs/issue4.md; resnet18 and equivariant do not depend on the image size).
+# docs/evaluation.md and README.md; resnet18 and equivariant do not depend on the image size).
 PARAMETERS_64PX = {
     "plain_cnn": (548_099, 548_243),
     "physics_cnn": (548_323, 548_467),
@@ -151,7 +166,8 @@ def test_every_architecture_trains_one_epoch(architecture, tmp_path):
 
 @pytest.mark.parametrize("architecture", ["plain_cnn", "physics_cnn"])
 def test_pool_before_relu_is_the_same_function_and_gradient(architecture):
-    """darklens pools before ReLU (cheaper); outputs and gradients equal the seed's order."""
+    """darklens pools before ReLU (cheaper); outputs and gradients equal the original
+    DeepLense-style order (ReLU, then pool)."""
     torch.manual_seed(0)
     ours = build_model(architecture, 2, 3, 32).double()
     seed_order = seed_layer_order(build_model(architecture, 2, 3, 32).double())

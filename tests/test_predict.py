@@ -12,7 +12,8 @@ import torch
 from darklens import CLASS_NAMES
 from darklens.cli import main
 from darklens.learning.channels import build_channels
-from darklens.learning.predict import REQUIRED_KEYS, load_checkpoint, predict_images
+from darklens.learning.checkpoint import load_checkpoint
+from darklens.learning.predict import predict_images
 from darklens.learning.train import TrainConfig, train
 
 SIZE = 16
@@ -75,34 +76,6 @@ def test_nan_image_raises(trained):
     bad[1, 4, 4] = np.inf
     with pytest.raises(ValueError, match="NaN/inf"):
         predict_images(ckpt, bad)
-
-
-def test_missing_file_raises(tmp_path):
-    with pytest.raises(ValueError, match="does not exist"):
-        load_checkpoint(tmp_path / "nope.pt")
-
-
-def test_corrupt_file_raises(trained, tmp_path):
-    out, _, _ = trained
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes((out / "checkpoint.pt").read_bytes()[:1000])
-    with pytest.raises(ValueError, match="not readable"):
-        load_checkpoint(truncated)
-    garbage = tmp_path / "garbage.pt"
-    garbage.write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="not readable"):
-        load_checkpoint(garbage)
-
-
-def test_missing_keys_are_named(trained, tmp_path):
-    out, _, _ = trained
-    ckpt = load_checkpoint(out / "checkpoint.pt")
-    del ckpt["norm_std"], ckpt["image_size"]
-    path = tmp_path / "partial.pt"
-    torch.save(ckpt, path)
-    with pytest.raises(ValueError, match="lacks required key\\(s\\): image_size, norm_std"):
-        load_checkpoint(path)
-    assert "norm_std" in REQUIRED_KEYS
 
 
 # --- `darklens predict`: every input kind, and one line for every bad input ---

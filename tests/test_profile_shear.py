@@ -1,4 +1,4 @@
-"""External shear: lenstronomy agreement and the formula of PHYSICS.md."""
+"""External shear: lenstronomy agreement and the formula of docs/physics.md."""
 
 import numpy as np
 import pytest

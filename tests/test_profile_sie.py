@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from darklens.physics.lensing import SIE, SIS, ellipticity_to_phi_q
+from darklens.physics.ellipticity import ellipticity_to_phi_q
+from darklens.physics.lensing import SIE, SIS
 from scipy import integrate
 
 lens_model = pytest.importorskip("lenstronomy.LensModel.lens_model")
@@ -100,12 +101,6 @@ def test_convergence_is_the_analytic_formula_and_close_to_lenstronomy(kwargs):
     # 1e-10 arcsec step: round-off leaves absolute errors up to ~1e-4 (seen: 6e-5).
     kappa_ref = lens_model.LensModel(["SIE"]).kappa(x, y, [kwargs])
     np.testing.assert_allclose(kappa, kappa_ref, rtol=0, atol=2e-4)
-
-
-def test_phi_q_convention():
-    phi, q = ellipticity_to_phi_q(0.0, 0.2)
-    assert phi == pytest.approx(np.pi / 4)
-    assert q == pytest.approx(0.8 / 1.2)
 
 
 def test_mean_convergence_inside_einstein_ellipse_is_one():

@@ -11,6 +11,7 @@ import pytest
 from darklens import CLASS_NAMES
 from darklens.config import load_config
 from darklens.physics.instrument import Instrument, load_psf_kernel
+from darklens.physics.lensing import SIE
 from darklens.physics.light import SersicEllipse
 from darklens.simulation.render import (
     ImageParameters,
@@ -60,74 +61,87 @@ def test_total_magnification_of_a_small_source_behind_an_sis(beta):
     assert lensed.sum() / unlensed == pytest.approx(2 * theta_e / beta, rel=0.01)
 
 
+def _macro_arrays(macros):
+    """The SIE and shear of many drawn images as one profile each, members along axis 0."""
+    from darklens.physics.lensing import SIE, Shear
+
+    def stack(part):
+        return {
+            k: np.array([getattr(p, part)[k] for p in macros]) for k in getattr(macros[0], part)
+        }
+
+    return SIE(**stack("lens")), Shear(**stack("shear"))
+
+
+def _assert_finite_at_rays(lens, shear, image, rng, members=None):
+    """The macro lens (SIE + shear) of images `image` plus, if given, one perturber per entry
+    (profile class, parameter arrays), at the perturber's centre (exactly), the lens centre, a
+    pixel centre and a random ray: all finite."""
+    sie = type(lens)(**{k: v[image] for k, v in lens.kwargs().items()})
+    shear = type(shear)(gamma1=shear.gamma1[image], gamma2=shear.gamma2[image])
+    size = len(image)
+    rays = [
+        (sie.center_x, sie.center_y),
+        (np.full(size, 0.04), np.full(size, -0.04)),
+        (rng.uniform(-3, 3, size), rng.uniform(-3, 3, size)),
+    ]
+    member = None
+    if members is not None:
+        profile_cls, params = members
+        member = profile_cls(**params)
+        rays.append((params["center_x"], params["center_y"]))
+    for x, y in rays:
+        ax, ay = sie.deflection(x, y)
+        sx, sy = shear.deflection(x, y)
+        mx, my = member.deflection(x, y) if member is not None else (0.0, 0.0)
+        assert np.isfinite(ax + sx + mx).all() and np.isfinite(ay + sy + my).all(), members
+
+
 def test_no_nan_or_inf_in_1e5_draws_of_every_class(sim):
-    """1e5 draws per class of the macro lens and of the class's perturbers (with the
-    simulator's samplers), every profile evaluated at the lens centre, the perturber centres
-    (exactly), a pixel centre and random rays; the source at the lensed rays of 2,000 draws."""
-    from darklens.physics.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
-    from darklens.physics.lensing import SIE, TNFW, PointMass, Shear
-    from darklens.physics.sampling import log_uniform, power_law_masses, uniform_in_disk
-
+    """The simulator's own samplers (`draw_macro_model`, the class's `SUBSTRUCTURE_MODELS`
+    entry) with the config: 1e5 macro models (every class draws them alike; `no_sub` is
+    nothing more) at their lens centre, a pixel centre and random rays; 1e5 perturbers of
+    every population (CDM point masses and TNFW halos, vortex points) also at their own
+    centres, with their image's macro lens; the source at the lensed rays of 2,000 draws; the
+    granule field's deflection and convergence of 200 draws."""
     common, classes = sim
-    lens_cfg, n = common["lens"], 100_000
     rng = np.random.default_rng(2026)
-
-    def uniform(bounds):
-        return rng.uniform(*bounds, n)
-
-    lens = SIE(
-        theta_E=uniform(lens_cfg["theta_E_arcsec"]),
-        e1=uniform([-lens_cfg["ellipticity_max"], lens_cfg["ellipticity_max"]]),
-        e2=uniform([-lens_cfg["ellipticity_max"], lens_cfg["ellipticity_max"]]),
-        center_x=uniform([-lens_cfg["center_max_arcsec"], lens_cfg["center_max_arcsec"]]),
-        center_y=uniform([-lens_cfg["center_max_arcsec"], lens_cfg["center_max_arcsec"]]),
-    )
-    shear = Shear(gamma1=uniform([-0.05, 0.05]), gamma2=uniform([-0.05, 0.05]))
-    cdm, axion = classes["cdm"], classes["axion"]
-    masses = power_law_masses(rng, n, cdm["mass_min_msun"], cdm["mass_max_msun"], -1.9)
-    dx, dy = uniform_in_disk(rng, n, cdm["radius_arcsec"])
-    sub_x, sub_y = lens.center_x + dx, lens.center_y + dy
-    rs, alpha_rs = DEFAULT_COSMOLOGY.nfw_angles(masses, concentration_subhalo(masses), 0.5, 1.0)
-    m_a = np.array([log_uniform(rng, axion["axion_mass_ev"]) for _ in range(1000)])
-    length = np.resize(DEFAULT_COSMOLOGY.axion_de_broglie_arcsec(m_a, 0.5), n)
-    perturbers = {
-        "no_sub": [],
-        "cdm_point_mass": [PointMass(DEFAULT_COSMOLOGY.theta_E_point_mass(masses, 0.5, 1.0))],
-        "cdm_tnfw": [TNFW(Rs=rs, alpha_Rs=alpha_rs, r_trunc=cdm["truncation_factor"] * rs)],
-        "axion_vortex": [PointMass(DEFAULT_COSMOLOGY.theta_E_point_mass(3e8, 0.5, 1.0))],
-    }
-    for name, members in perturbers.items():
-        for x, y in [
-            (lens.center_x, lens.center_y),
-            (sub_x, sub_y),
-            (sub_x + 0.5 * length, sub_y),
-            (np.full(n, 0.04), np.full(n, -0.04)),
-            (rng.uniform(-3, 3, n), rng.uniform(-3, 3, n)),
-        ]:
-            ax, ay = lens.deflection(x, y)
-            sx, sy = shear.deflection(x, y)
-            for member in members:
-                kw = {k: v for k, v in member.kwargs().items() if not k.startswith("center")}
-                cx = sub_x if name != "axion_vortex" else sub_x + 0.5 * length
-                member = type(member)(**kw, center_x=cx, center_y=sub_y)
-                mx, my = member.deflection(x, y)
-                ax, ay = ax + mx, ay + my
-            assert np.isfinite(ax + sx).all() and np.isfinite(ay + sy).all(), name
     instrument = build_instrument(_small(common, n_pix=16)["instrument"])
-    for class_name in CLASS_NAMES:
-        settings = dict(classes[class_name])
-        for variant in ["vortex", "granules"] if class_name == "axion" else [None]:
-            settings["variant"] = variant or settings.get("variant")
-            for _ in range(2000 if variant != "granules" else 200):
-                params = draw_macro_model(rng, common["lens"], common["source"], {})
-                sub = SUBSTRUCTURE_MODELS[class_name](rng, settings, params, common, instrument)
-                x = np.array([params.lens["center_x"], params.source["center_x"], 0.04])
-                y = np.array([params.lens["center_y"], params.source["center_y"], -0.04])
-                bx, by = SIE(**params.lens).deflection(x, y)
-                sb = SersicEllipse(**params.source).surface_brightness(x - bx, y - by)
-                assert np.isfinite(sb).all()
-                if sub.field_convergence is not None:
-                    assert np.isfinite(sub.field_convergence).all()
+    macros = [
+        draw_macro_model(rng, common["lens"], common["source"], common["lens_light"])
+        for _ in range(100_000)
+    ]
+    lens, shear = _macro_arrays(macros)
+    _assert_finite_at_rays(lens, shear, np.arange(len(macros)), rng)
+    for class_name, key, variant, target in [
+        ("cdm", "profile", "point_mass", len(macros)),
+        ("cdm", "profile", "tnfw", len(macros)),
+        ("axion", "variant", "vortex", len(macros)),
+        ("axion", "variant", "granules", 200),
+    ]:
+        settings = {**classes[class_name], key: variant}
+        drawn, image, n_members = [], [], 0
+        for index, params in enumerate(macros[:target]):
+            sub = SUBSTRUCTURE_MODELS[class_name](rng, settings, params, common, instrument)
+            if sub.population is not None:
+                drawn.append(sub.population[1])
+                image.append(np.full(len(sub.population[1]["center_x"]), index))
+                n_members += len(image[-1])
+                profile_cls = sub.population[0]
+            if sub.field_deflection is not None:
+                alpha = sub.field_deflection(*instrument.ray_grid())
+                assert np.isfinite(alpha).all() and np.isfinite(sub.field_convergence).all()
+            if n_members >= target:
+                break
+        if variant != "granules":
+            members = {k: np.concatenate([d[k] for d in drawn]) for k in drawn[0]}
+            assert n_members >= target, variant
+            _assert_finite_at_rays(lens, shear, np.concatenate(image), rng, (profile_cls, members))
+    for params in macros[:2000]:
+        x = np.array([params.lens["center_x"], params.source["center_x"], 0.04])
+        y = np.array([params.lens["center_y"], params.source["center_y"], -0.04])
+        bx, by = SIE(**params.lens).deflection(x, y)
+        assert np.isfinite(SersicEllipse(**params.source).surface_brightness(x - bx, y - by)).all()
 
 
 @pytest.mark.parametrize("profile", ["point_mass", "tnfw"])

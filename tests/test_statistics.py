@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from darklens import CLASS_NAMES
+from darklens.evaluation.metrics import classification_metrics
 from darklens.evaluation.statistics import (
     bootstrap_draws,
     paired_bootstrap,
@@ -10,6 +12,8 @@ from darklens.evaluation.statistics import (
     seed_t_test,
 )
 from scipy.stats import ttest_rel
+from sklearn.metrics import accuracy_score, roc_auc_score
+from test_metrics import P, Y
 
 
 def predictions(n: int, skill: float, seed: int):
@@ -76,3 +80,17 @@ def test_seed_t_test_is_scipy_paired_t_test():
     assert seed_t_test(a, b) == pytest.approx(ttest_rel(a, b).pvalue)
     assert seed_t_test([0.9], [0.8]) is None  # one seed: undefined
     assert seed_t_test([0.9, 0.8], [0.8, 0.7]) is None  # constant difference: undefined
+
+
+def test_bootstrap_replicate_metrics_match_scikit_learn():
+    rng = np.random.default_rng(3)
+    index = np.vstack([np.arange(10), rng.integers(0, 10, size=(20, 10))])
+    out = replicate_metrics(Y, P, index)
+    for row, idx in enumerate(index):
+        y, p = Y[idx], P[idx]
+        assert out["accuracy"][row] == pytest.approx(accuracy_score(y, p.argmax(axis=1)))
+        present = [k for k in range(3) if 0 < np.sum(y == k) < len(y)]
+        expected = np.mean([roc_auc_score(y == k, p[:, k]) for k in present])
+        assert out["auc_macro_ovr"][row] == pytest.approx(expected)
+    first = classification_metrics(Y, P, CLASS_NAMES)
+    assert out["auc_macro_ovr"][0] == pytest.approx(first["auc_macro_ovr"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from darklens import CLASS_NAMES
 from darklens.evaluation.metrics import classification_metrics
-from darklens.reporting.summary import ablation_grid, comparison_plan, mean_std, summarize
+from darklens.reporting.summary import comparison_lines, summarize, training_description
 
 SPECS = {
     "baseline": {"architecture": "plain_cnn", "channels": ["image"], "augment_flips": False},
@@ -119,30 +119,6 @@ def test_summary_is_deterministic(summary, tmp_path):
         assert again[key].read_text() == outputs[key].read_text()
 
 
-def test_ablation_grid_and_plan_from_specs():
-    grid, columns = ablation_grid(SPECS)
-    assert columns == ["image", "image + residual"]
-    assert grid["plain_cnn"] == {"image": "baseline", "image + residual": "baseline_residual"}
-    assert grid["physics_cnn + flips"] == {"image": "physics_image", "image + residual": "physics"}
-    assert grid["resnet18 + flips"] == {"image": "resnet18"}
-    plan = comparison_plan(SPECS, ("physics", "baseline"))
-    assert plan[0] == ("headline", "physics", "baseline")
-    pairs = [(a, b) for _, a, b in plan]
-    assert len(pairs) == len(set(pairs))
-    assert ("baseline_residual", "baseline") in pairs and ("physics", "physics_image") in pairs
-    assert ("physics", "baseline_residual") in pairs and ("resnet18", "baseline") in pairs
-
-
-def test_mean_std_ignores_undefined_values():
-    assert mean_std([0.5, None, 0.7]) == (
-        pytest.approx(0.6),
-        pytest.approx(np.std([0.5, 0.7], ddof=1)),
-    )
-    mean, std = mean_std([0.5])
-    assert mean == 0.5 and np.isnan(std)
-    assert all(np.isnan(mean_std([None, None])))
-
-
 def test_runs_on_different_test_images_cannot_be_paired(tmp_path):
     a, _ = write_run(tmp_path, "baseline", 0, 1.0)
     b, _ = write_run(tmp_path, "physics", 0, 1.0, n=45)
@@ -157,3 +133,12 @@ def test_headline_models_must_be_configured(summary, tmp_path):
     evaluation = {**EVALUATION, "comparison": ["vit", "baseline"]}
     with pytest.raises(ValueError, match="'vit'"):
         summarize(paths, SPECS, evaluation, 5, outputs)
+
+
+def test_log_lines_and_training_sentence(summary):
+    _, _, comparisons, _, _ = summary
+    lines = comparison_lines(comparisons)
+    assert len(lines) == len(comparisons)
+    assert lines[0].startswith("headline: physics - baseline ")
+    assert training_description(30) == "30 epochs, checkpoint chosen on validation accuracy."
+    assert training_description(0) == ""

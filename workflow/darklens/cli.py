@@ -10,8 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from darklens import CLASS_NAMES, __version__
 
 log = logging.getLogger("darklens")
@@ -38,38 +36,20 @@ def cmd_validate_config(args) -> None:
 
 
 def cmd_simulate(args) -> None:
-    from darklens.io.class_files import write_image_file
-    from darklens.simulation.shards import simulate_shard
+    from darklens.simulation.shards import write_shard
 
-    common = _json(args.common)
-    class_settings = _json(args.class_settings)
-    from darklens.physics.instrument import load_psf_kernel
-
-    kernel = load_psf_kernel(args.psf_kernel) if args.psf_kernel else None
-    data = simulate_shard(common, args.class_name, class_settings, args.shard, args.seed, kernel)
-    attrs = {
-        "class_name": args.class_name,
-        "seed": args.seed,
-        "shard": args.shard,
-        "config": {"simulation": common, "class_settings": class_settings},
-        "resolved_config": data["resolved"],  # after the preset (darklens.simulation.presets)
-    }
-    from darklens.physics.instrument import SNR_DEFINITION
-    from darklens.simulation.render import UNITS
-
-    attrs["units"] = UNITS
-    attrs["snr_definition"] = SNR_DEFINITION
-    attrs["seed_derivation"] = "numpy SeedSequence(seed, spawn_key=(class index, image index))"
-    write_image_file(args.output, data, attrs)
-    chi = data["params"]["substructure_chi"]
+    common, class_settings = _json(args.common), _json(args.class_settings)
+    info = write_shard(
+        common, args.class_name, class_settings, args.shard, args.seed, args.output, args.psf_kernel
+    )
     log.info(
         "%s shard %d: %d images, median snr %.1f, substructure chi median %.2f, >1 in %.0f%%",
         args.class_name,
         args.shard,
-        len(data["images"]),
-        float(np.median(data["params"]["snr"])),
-        float(np.median(chi)),
-        100.0 * float(np.mean(chi > 1.0)),
+        info["n_images"],
+        info["median_snr"],
+        info["median_chi"],
+        100.0 * info["fraction_chi_above_1"],
     )
 
 
@@ -99,61 +79,36 @@ def cmd_merge(args) -> None:
 
 
 def cmd_features(args) -> None:
-    from darklens.io.class_files import read_images, write_features_file
-    from darklens.learning.channels import residual
+    from darklens.learning.channels import write_features
 
-    images = read_images(args.input)
-    write_features_file(
-        args.output,
-        residual(images, args.smoothing_sigma_px),
-        {
-            "source_file": str(args.input),
-            "config": {"features": {"smoothing_sigma_px": args.smoothing_sigma_px}},
-            "units": {"residual": "counts/s per pixel"},
-            "definition": "residual = image - gaussian_filter(image, smoothing_sigma_px, reflect)",
-        },
-    )
-    log.info("%s: residuals of %d images", args.output, len(images))
+    n = write_features(args.input, args.output, args.smoothing_sigma_px)
+    log.info("%s: residuals of %d images", args.output, n)
 
 
 def cmd_split(args) -> None:
-    from darklens.io.split_file import write_split
-    from darklens.learning.split import stratified_split
+    from darklens.learning.split import write_stratified_split
 
     counts = {name: args.images_per_class for name in args.classes}
-    split = stratified_split(counts, _json(args.fractions), args.seed)
-    write_split(args.output, split)
+    split = write_stratified_split(args.output, counts, _json(args.fractions), args.seed)
     log.info("split: %s", {k: len(split[k]) for k in ("train", "val", "test")})
 
 
 def cmd_train(args) -> None:
-    from darklens.io.split_file import read_split
-    from darklens.learning.dataset import load_training_set
-    from darklens.learning.train import TrainConfig, train
+    from darklens.learning.train import train_from_files
 
-    spec = _json(args.model_spec)
-    training = _json(args.training)
-    classes = [Path(p).stem for p in args.images]
-    image_paths = dict(zip(classes, args.images, strict=True))
-    residual_paths = dict(zip(classes, args.residuals, strict=True)) if args.residuals else None
-    x, y, counts = load_training_set(image_paths, residual_paths, spec["channels"])
-    split = read_split(args.split, counts)
-    cfg = TrainConfig(
-        architecture=spec["architecture"],
-        channels=list(spec["channels"]),
-        augment_flips=bool(spec.get("augment_flips", False)),
-        epochs=training["epochs"],
-        batch_size=training["batch_size"],
-        learning_rate=training["learning_rate"],
-        weight_decay=training["weight_decay"],
-        seed=args.seed,
-        device=training["device"],
-        threads=args.threads,
-        class_names=classes,
-        smoothing_sigma_px=args.smoothing_sigma_px if "residual" in spec["channels"] else None,
-        mixed_precision=bool(training.get("mixed_precision", True)),
+    spec, training = _json(args.model_spec), _json(args.training)
+    train_from_files(
+        args.images,
+        args.residuals,
+        args.split,
+        spec,
+        training,
+        args.seed,
+        args.threads,
+        args.smoothing_sigma_px,
+        args.out_dir,
+        log=log.info,
     )
-    train(x, y, split, cfg, Path(args.out_dir), log=log.info)
 
 
 def cmd_predict(args) -> None:
@@ -172,20 +127,17 @@ def cmd_predict(args) -> None:
 
 
 def cmd_import(args) -> None:
-    from darklens.io.importing import import_class
+    from darklens.io.npy import import_class
 
     n = import_class(args.folder, args.class_name, args.output, args.allow_pickle)
     log.info("%s: imported %d images of %s from %s", args.output, n, args.class_name, args.folder)
 
 
 def cmd_split_files(args) -> None:
-    from darklens.io.importing import class_counts
-    from darklens.io.split_file import write_split
-    from darklens.learning.split import stratified_split
+    from darklens.learning.split import class_file_counts, write_stratified_split
 
-    counts = class_counts({Path(p).stem: p for p in args.images})
-    split = stratified_split(counts, _json(args.fractions), args.seed)
-    write_split(args.output, split)
+    counts = class_file_counts(args.images)
+    split = write_stratified_split(args.output, counts, _json(args.fractions), args.seed)
     log.info("split of %s: %s", counts, {k: len(split[k]) for k in ("train", "val", "test")})
 
 
@@ -208,43 +160,39 @@ def cmd_plot(args) -> None:
     elif args.kind == "roc":
         figures.roc_figure(args.inputs, args.output, title=args.title)
     elif args.kind == "signal":
-        by_model: dict[str, list[str]] = {}
-        for path in args.inputs:  # runs/{model}/seed_{k}/predictions.csv
-            by_model.setdefault(Path(path).parent.parent.name, []).append(path)
-        figures.accuracy_vs_signal_figure(by_model, args.images, args.output)
+        figures.accuracy_vs_signal_figure(args.inputs, args.images, args.output)
     elif args.kind == "sensitivity":
         figures.sensitivity_figure(args.inputs[0], args.output)
     log.info("%s: %s figure from %d file(s)", args.output, args.kind, len(args.inputs))
 
 
 def cmd_summarize(args) -> None:
-    from darklens.reporting.summary import summarize
+    from darklens.reporting.summary import comparison_lines, summarize, training_description
 
     outputs = {"csv": args.csv, "comparisons": args.comparisons, "md": args.md, "html": args.html}
-    text = f"{args.epochs} epochs, checkpoint chosen on validation accuracy." if args.epochs else ""
     models, evaluation = _json(args.models), _json(args.evaluation)
+    text = training_description(args.epochs)
     comparisons = summarize(args.predictions, models, evaluation, args.seed, outputs, text)
-    for kind, c in comparisons:
-        effect = f"{c.effect:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p = {c.p_bootstrap:.3g}"
-        log.info("%s: %s - %s %s = %s", kind, c.model, c.reference, c.metric, effect)
+    for line in comparison_lines(comparisons):
+        log.info(line)
 
 
 def cmd_attribution(args) -> None:
     from darklens.learning.attribution import attribute_test_images
+    from darklens.learning.dataset import class_paths
     from darklens.reporting import figures
 
-    classes = [Path(p).stem for p in args.images]
-    image_paths = dict(zip(classes, args.images, strict=True))
-    residual_paths = dict(zip(classes, args.residuals, strict=True)) if args.residuals else None
-    result = attribute_test_images(
-        args.checkpoint, image_paths, residual_paths, args.split, args.per_class
-    )
+    paths = class_paths(args.images, args.residuals)
+    result = attribute_test_images(args.checkpoint, *paths, args.split, args.per_class)
     run = Path(args.checkpoint).parent
     figures.attribution_figure(result, args.output, title=f"{run.parent.name} {run.name}")
     for name, share in result["share_by_class"].items():
         pairs = zip(result["channels"], share, strict=True)
-        shares = ", ".join(f"{c} {100 * v:.0f}%" for c, v in pairs)
-        log.info("%s: channel shares of |IG|: %s", name, shares)
+        log.info(
+            "%s: channel shares of |IG|: %s",
+            name,
+            ", ".join(f"{c} {100 * v:.0f}%" for c, v in pairs),
+        )
 
 
 def cmd_sweep_collect(args) -> None:
@@ -258,11 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darklens", description=__doc__)
     parser.add_argument("--version", action="version", version=f"darklens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
     p = sub.add_parser("validate-config", help="validate a config file against the schema")
     p.add_argument("config")
     p.set_defaults(func=cmd_validate_config)
 
+    _add_data_commands(sub)
+    _add_learning_commands(sub)
+    _add_evaluation_commands(sub)
+    return parser
+
+
+def _add_data_commands(sub) -> None:
+    """Simulation, gallery, merging and import: the steps that make class files."""
     p = sub.add_parser("simulate", help="simulate one shard of one class")
     p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
     p.add_argument("--shard", type=int, required=True)
@@ -290,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("shards", nargs="+")
     p.set_defaults(func=cmd_merge)
 
+    p = sub.add_parser("import", help="a folder of .npy images of one class -> a class file")
+    p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
+    p.add_argument("--folder", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--allow-pickle", action="store_true", help="read .npy object arrays")
+    p.set_defaults(func=cmd_import)
+
+
+def _add_learning_commands(sub) -> None:
+    """Features, splits, training and prediction."""
     p = sub.add_parser("features", help="residual channel of a class file")
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
@@ -339,13 +304,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("import", help="a folder of .npy images of one class -> a class file")
-    p.add_argument("--class", dest="class_name", required=True, choices=CLASS_NAMES)
-    p.add_argument("--folder", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--allow-pickle", action="store_true", help="read .npy object arrays")
-    p.set_defaults(func=cmd_import)
-
     p = sub.add_parser("split-files", help="stratified split of the images in class files")
     p.add_argument("--fractions", required=True, help="JSON, as for split")
     p.add_argument("--seed", type=int, required=True)
@@ -353,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="class files, named {class}.h5, in class order")
     p.set_defaults(func=cmd_split_files)
 
+
+def _add_evaluation_commands(sub) -> None:
+    """Metrics, figures, summaries, attribution and the sensitivity table."""
     p = sub.add_parser("evaluate", help="collect metrics.json files into one CSV")
     p.add_argument("--output", required=True)
     p.add_argument("metrics", nargs="+")
@@ -393,7 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, help="JSON: parameter, class, points and runs")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_sweep_collect)
-    return parser
 
 
 def main(argv=None) -> int:

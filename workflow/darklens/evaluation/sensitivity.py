@@ -3,20 +3,32 @@ class's substructure signal."""
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
-from darklens.io.atomic import atomic_path
+from darklens.io.class_files import read_params
+from darklens.io.tables import read_metrics, write_csv
+
+HEADLINE_METRICS = ("accuracy", "auc_macro_ovr", "cdm_to_axion", "axion_to_cdm")
 
 
-def read_chi(path) -> np.ndarray:
-    import h5py
+def signal_columns(class_file) -> dict:
+    """chi_median and chi_above_1 (fraction of images with chi > 1) of a class file's
+    per-image substructure signal; empty cells without a class file."""
+    if not class_file:
+        return {"chi_median": "", "chi_above_1": ""}
+    chi = read_params(class_file, ["substructure_chi"])["substructure_chi"]
+    return {"chi_median": float(np.median(chi)), "chi_above_1": float(np.mean(chi > 1.0))}
 
-    with h5py.File(path, "r") as handle:
-        return handle["params"]["substructure_chi"][()]
+
+def metric_columns(metrics: dict) -> dict:
+    """The headline metrics, then each class's one-vs-rest AUC and recall (None: undefined)."""
+    columns = {key: metrics.get(key) for key in HEADLINE_METRICS}
+    for name in metrics.get("class_names", []):
+        columns[f"auc_{name}"] = metrics.get(f"auc_{name}")
+        columns[f"recall_{name}"] = metrics.get(f"recall_{name}")
+    return columns
 
 
 def collect_sensitivity(manifest: dict, output) -> list[dict]:
@@ -28,12 +40,9 @@ def collect_sensitivity(manifest: dict, output) -> list[dict]:
     """
     rows = []
     for point in manifest["points"]:
-        chi = read_chi(point["class_file"]) if point.get("class_file") else None
+        signal = signal_columns(point.get("class_file"))
         for run in point["runs"]:
-            try:
-                metrics = json.loads(Path(run["metrics"]).read_text())
-            except FileNotFoundError:
-                raise ValueError(f"{run['metrics']}: metrics file not found") from None
+            metrics = read_metrics(run["metrics"])
             row = {
                 "parameter": manifest["parameter"],
                 "class": manifest.get("class") or "",
@@ -41,23 +50,12 @@ def collect_sensitivity(manifest: dict, output) -> list[dict]:
                 "value": point["value"],
                 "model": run["model"],
                 "seed": run["seed"],
-                "chi_median": float(np.median(chi)) if chi is not None else "",
-                "chi_above_1": float(np.mean(chi > 1.0)) if chi is not None else "",
+                **signal,
+                **metric_columns(metrics),
+                "run": str(Path(run["metrics"]).parent),
             }
-            for key in ("accuracy", "auc_macro_ovr", "cdm_to_axion", "axion_to_cdm"):
-                row[key] = metrics.get(key)
-            for name in metrics.get("class_names", []):
-                row[f"auc_{name}"] = metrics.get(f"auc_{name}")
-                row[f"recall_{name}"] = metrics.get(f"recall_{name}")
-            row["run"] = str(Path(run["metrics"]).parent)
-            rows.append({k: "" if v is None else v for k, v in row.items()})
+            rows.append(row)
     if not rows:
         raise ValueError("the sweep has no runs")
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    with atomic_path(output) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(output, rows)
     return rows

@@ -69,7 +69,8 @@ def _open(path) -> h5py.File:
         raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
-def _checked_stack(path, handle: h5py.File, name: str) -> np.ndarray:
+def _checked_stack(path, handle: h5py.File, name: str, count: int | None = None) -> np.ndarray:
+    """The validated (N, H, H) dataset `name`, or its first `count` images."""
     if name not in handle:
         raise DataError(f"{path}: no '/{name}' dataset")
     dataset = handle[name]
@@ -78,7 +79,7 @@ def _checked_stack(path, handle: h5py.File, name: str) -> np.ndarray:
             f"{path}: '/{name}' has shape {dataset.shape}, expected (N, H, H) with N > 0"
         )
     try:
-        stack = dataset[()]
+        stack = dataset[()] if count is None else dataset[:count]
     except OSError as exc:
         raise DataError(f"{path}: '/{name}' cannot be read ({exc})") from None
     bad = ~np.isfinite(stack).reshape(len(stack), -1).all(axis=1)
@@ -115,15 +116,47 @@ def read_image_file(path, expected_class: str | None = None) -> dict:
     }
 
 
-def read_images(path, expected_class: str | None = None) -> np.ndarray:
-    """Only the validated (N, H, W) float32 images of an image file."""
+def read_images(path, expected_class: str | None = None, count: int | None = None) -> np.ndarray:
+    """Only the validated (N, H, W) float32 images of an image file (the first `count` if given)."""
     with _open(path) as handle:
         if expected_class is not None and handle.attrs.get("class_name") != expected_class:
             raise DataError(
                 f"{path}: holds class {handle.attrs.get('class_name')!r}, "
                 f"expected {expected_class!r}"
             )
-        return _checked_stack(path, handle, "images")
+        return _checked_stack(path, handle, "images", count)
+
+
+def read_class_name(path) -> str:
+    """The class an image file holds (its attribute `class_name`)."""
+    with _open(path) as handle:
+        name = handle.attrs.get("class_name")
+    if name is None:
+        raise DataError(f"{path}: no class_name attribute")
+    return str(name)
+
+
+def read_params(path, names=None, count: int | None = None) -> dict[str, np.ndarray]:
+    """Per-image parameters `/params/<name>` of an image file without its images: all of them,
+    or those in `names`; the first `count` rows if given. Each must be one value per image."""
+    with _open(path) as handle:
+        group = handle.get("params")
+        if not isinstance(group, h5py.Group):
+            raise DataError(f"{path}: no '/params' group")
+        names = list(group) if names is None else list(names)
+        missing = [name for name in names if name not in group]
+        if missing:
+            raise DataError(f"{path}: no parameter(s) {', '.join(missing)} in '/params'")
+        shapes = {name: group[name].shape for name in names}
+        if "images" in handle:
+            n = handle["images"].shape[0]
+        else:  # a file of parameters only: the first parameter sets the count
+            n = next((shape[0] for shape in shapes.values() if shape), 0)
+        wrong = {name: shape for name, shape in shapes.items() if shape != (n,)}
+        if wrong:
+            raise DataError(f"{path}: params {wrong} are not one value for each of {n} images")
+        stop = slice(None) if count is None else slice(count)
+        return {name: group[name][stop] for name in names}
 
 
 def image_count_and_size(path, expected_class: str | None = None) -> tuple[int, int]:
@@ -139,6 +172,17 @@ def image_count_and_size(path, expected_class: str | None = None) -> tuple[int, 
     if expected_class is not None and stored_class != expected_class:
         raise DataError(f"{path}: holds class {stored_class!r}, expected {expected_class!r}")
     return int(n), int(height)
+
+
+def class_counts(class_files: dict[str, str]) -> dict[str, int]:
+    """{class: number of images} of class files, read from their /images shapes."""
+    return {name: image_count_and_size(path)[0] for name, path in class_files.items()}
+
+
+def add_source_files(path, names) -> None:
+    """Store the names of the files an imported class was read from as /source_files."""
+    with h5py.File(path, "r+") as handle:
+        handle.create_dataset("source_files", data=np.array(names, dtype=h5py.string_dtype()))
 
 
 def merge_shards(shard_paths: list, out_path, class_name: str) -> int:
@@ -185,10 +229,12 @@ def write_features_file(path, residual: np.ndarray, attrs: dict) -> None:
         handle.attrs["n_images"] = len(residual)
 
 
-def read_residual(path, n_expected: int | None = None) -> np.ndarray:
-    """Validated residual channel of a features file."""
+def read_residual(path, n_expected: int | None = None, count: int | None = None) -> np.ndarray:
+    """Validated residual channel of a features file (its first `count` images if given);
+    `n_expected`: the number of images the file must hold."""
     with _open(path) as handle:
-        residual = _checked_stack(path, handle, "residual")
-    if n_expected is not None and len(residual) != n_expected:
-        raise DataError(f"{path}: {len(residual)} residual images for {n_expected} images")
+        residual = _checked_stack(path, handle, "residual", count)
+        n = handle["residual"].shape[0]
+    if n_expected is not None and n != n_expected:
+        raise DataError(f"{path}: {n} residual images for {n_expected} images")
     return residual

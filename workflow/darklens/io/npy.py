@@ -1,9 +1,16 @@
-"""Images kept as `.npy` files, one image per file, as the DeepLense data sets lay them out.
+"""Images kept as `.npy` files, one image per file, as the DeepLense data sets lay them out, and
+their import into a darklens class file.
 
 A file holds one image as a numeric (H, W) or (1, H, W) array, or (DeepLense) a numpy object
 array whose first element is that image (the axion files add the axion mass as a second element).
 Object arrays are pickles: loading one runs code from the file, so it needs `allow_pickle=True`,
 which only files one trusts should get. Every problem is a `DataError` naming the file.
+
+`import_class` turns a folder `{root}/{folder}/*.npy` (DeepLense's layout) into a class file with
+the layout of a simulated one (`io.class_files`), so features, split, training and evaluation run
+on it unchanged: /images (N, H, W) float32 in file-name order, /image_index, and /params/snr and
+/params/substructure_chi (NaN: unknown for imported images); the file names are kept in
+/source_files.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from darklens.io.class_files import DataError
+from darklens.io.atomic import atomic_path
+from darklens.io.class_files import DataError, add_source_files, write_image_file
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -105,3 +113,37 @@ def load_images(paths, allow_pickle: bool = False, size: int | None = None) -> n
     if not images:
         return np.zeros((0, size or 0, size or 0), dtype=np.float32)
     return np.stack(images)
+
+
+def import_class(folder, class_name: str, output, allow_pickle: bool = False) -> int:
+    """Read every `*.npy` image of `folder` (sorted by name) into the class file `output`.
+
+    All images must be finite, square and of one size. Returns the number of images.
+    """
+    folder = Path(folder)
+    files = image_files(folder)
+    if not files:
+        raise DataError(f"{folder}: no .npy images for class {class_name}")
+    images = load_images(files, allow_pickle)
+    n = len(images)
+    data = {
+        "images": images,
+        "image_index": np.arange(n, dtype=np.int64),
+        "params": {"snr": np.full(n, np.nan), "substructure_chi": np.full(n, np.nan)},
+        "subhalos": {},
+        "subhalo_offsets": np.zeros(n + 1, dtype=np.int64),
+    }
+    attrs = {
+        "class_name": class_name,
+        "source": "import",
+        "config": {"import": {"folder": str(folder), "allow_pickle": allow_pickle}},
+        "units": {
+            "images": "as imported",
+            "snr": "unknown (NaN)",
+            "substructure_chi": "unknown (NaN)",
+        },
+    }
+    with atomic_path(output) as tmp:  # the file appears complete, source_files included, or not
+        write_image_file(tmp, data, attrs)
+        add_source_files(tmp, [p.name for p in files])
+    return n

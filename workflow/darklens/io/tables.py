@@ -28,13 +28,19 @@ def _cell(value):
     return value
 
 
+def union_columns(rows: list[dict], leading=()) -> list[str]:
+    """`leading`, then every other key of the rows in first-seen order."""
+    columns = list(leading)
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    return columns
+
+
 def write_csv(path, rows: list[dict], columns=None) -> None:
     """Write `rows` atomically; columns default to the union of the rows' keys in first-seen
     order. A key missing from a row is an empty cell."""
     if columns is None:
-        columns = []
-        for row in rows:
-            columns += [key for key in row if key not in columns]
+        columns = union_columns(rows)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), restval="")
         writer.writeheader()
@@ -61,14 +67,25 @@ def run_identity(path) -> tuple[str, int]:
     return run_dir.parent.name, int(seed_text)
 
 
+def group_by_model(paths) -> dict[str, list]:
+    """Files of runs (`runs/{model}/seed_{k}/...`) grouped by model, in first-seen order."""
+    by_model: dict[str, list] = {}
+    for path in paths:
+        by_model.setdefault(run_identity(path)[0], []).append(path)
+    return by_model
+
+
 def read_metrics(path) -> dict:
     """A run's metrics.json."""
     try:
-        return json.loads(Path(path).read_text())
+        metrics = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise DataError(f"{path}: metrics file not found") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise DataError(f"{path}: holds a JSON {type(metrics).__name__}, not a metrics object")
+    return metrics
 
 
 def prediction_columns(class_names) -> list[str]:

@@ -1,9 +1,10 @@
 """Learning: from class files to trained models and their predictions.
 
-`split` (seeded stratified split), `channels` (input channels, the same code at training and
-prediction time), `dataset` (the training array), `models` (architectures), `train` (the
-training loop, checkpoints and resume), `predict` (a checkpoint on new images), `attribution`
-(Grad-CAM and integrated gradients) and `devices` (GPU discovery).
+`split` (seeded stratified split and the split file), `channels` (input channels, the same code at
+training and prediction time, and the features file), `dataset` (the training array), `models`
+(architectures), `batches` (normalisation and seeded batches of the in-memory array), `train` (the
+training loop), `checkpoint` (checkpoint.pt and resume.pt), `predict` (a checkpoint on new
+images), `attribution` (Grad-CAM and integrated gradients) and `devices` (GPU discovery).
 
 May import: io, evaluation, config.
 """

@@ -117,9 +117,9 @@ def attribute_test_images(
     that class's test images} and "accuracy_by_class".
     """
     from darklens.io.split_file import read_split
+    from darklens.learning.batches import normalise
+    from darklens.learning.checkpoint import load_checkpoint, load_model
     from darklens.learning.dataset import load_training_set
-    from darklens.learning.predict import load_checkpoint, load_model
-    from darklens.learning.train import normalise
 
     checkpoint = load_checkpoint(checkpoint_path)
     channels = list(checkpoint["channels"])

@@ -1,7 +1,8 @@
 """Physics-informed input channels.
 
-The residual channel of the seed document: `image - gaussian_smooth(image, sigma_px)`, which keeps
-the small-scale structure (arcs perturbed by substructure, noise) and removes the smooth ring.
+The residual channel of the original DeepLense-style recipe (docs/physics.md):
+`image - gaussian_smooth(image, sigma_px)`, which keeps the small-scale structure (arcs perturbed
+by substructure, noise) and removes the smooth ring. `write_features` stores it as a features file.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from darklens.io.class_files import read_images, write_features_file
+
 CHANNELS = ("image", "residual")
+RESIDUAL_DEFINITION = "residual = image - gaussian_filter(image, smoothing_sigma_px, reflect)"
 
 
 def residual(images: np.ndarray, smoothing_sigma_px: float) -> np.ndarray:
@@ -44,3 +48,17 @@ def build_channels(
                 raise ValueError("the residual channel needs smoothing_sigma_px")
             planes.append(residual(images, smoothing_sigma_px))
     return np.stack(planes, axis=1)
+
+
+def write_features(input_path, output_path, smoothing_sigma_px: float) -> int:
+    """The features file of a class file: its residual channel with provenance attributes.
+    Returns the number of images."""
+    images = read_images(input_path)
+    attrs = {
+        "source_file": str(input_path),
+        "config": {"features": {"smoothing_sigma_px": smoothing_sigma_px}},
+        "units": {"residual": "counts/s per pixel"},
+        "definition": RESIDUAL_DEFINITION,
+    }
+    write_features_file(output_path, residual(images, smoothing_sigma_px), attrs)
+    return len(images)

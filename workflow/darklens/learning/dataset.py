@@ -2,10 +2,12 @@
 
 The peak memory is the array plus one class's plane (stacking per-class copies, as an earlier
 loader did, needed about three times the array): at 30,000 images per class this is what keeps
-training inside a few GB. Each plane is validated by the readers of data.py.
+training inside a few GB. Each plane is validated by the readers of io.class_files.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -49,3 +51,12 @@ def load_training_set(
             del plane
         start = stop
     return x, y, counts
+
+
+def class_paths(images: list, residuals: list | None) -> tuple[dict, dict | None]:
+    """(class -> class file, class -> features file or None) of class files named {class}.h5 and
+    their features files in the same order (as the command line passes them)."""
+    classes = [Path(p).stem for p in images]
+    image_paths = dict(zip(classes, images, strict=True))
+    residual_paths = dict(zip(classes, residuals, strict=True)) if residuals else None
+    return image_paths, residual_paths

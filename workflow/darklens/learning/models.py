@@ -4,11 +4,11 @@ Each architecture is a builder `(in_channels, n_classes, image_size) -> nn.Modul
 (N, in_channels, image_size, image_size) float32 to (N, n_classes) logits. Add one with
 `@register("name")`; `build_model` is the only entry point the rest of the package uses.
 
-- `plain_cnn`: the seed's baseline, 3 blocks of Conv3x3 -> ReLU -> MaxPool2 (16, 32, 64 channels),
-  then Linear -> ReLU -> Linear. No BatchNorm, no dropout.
-- `physics_cnn`: the seed's "physics-informed" model: the same blocks with BatchNorm after each conv
-  and Dropout2d(0.1) after each block, and Dropout(0.5) before each Linear. (The "physics" lives in
-  the input channels, see features.py, not in the network.)
+- `plain_cnn`: the baseline of the original DeepLense-style recipe, 3 blocks of Conv3x3 -> ReLU ->
+  MaxPool2 (16, 32, 64 channels), then Linear -> ReLU -> Linear. No BatchNorm, no dropout.
+- `physics_cnn`: that recipe's "physics-informed" model: the same blocks with BatchNorm after each
+  conv and Dropout2d(0.1) after each block, and Dropout(0.5) before each Linear. (The "physics"
+  lives in the input channels, see channels.py, not in the network.)
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def build_model(architecture: str, in_channels: int, n_classes: int, image_size:
 
 
 def seed_layer_order(model: nn.Module) -> nn.Module:
-    """The same network, in place, with ReLU before max-pool as the seed wrote it (the reference
+    """The same network, in place, with ReLU before max-pool as the original DeepLense-style
+    recipe wrote it (the reference
     of `benchmarks/training.py` and of the equivalence test): the two commute exactly and hold no
     parameters, so outputs, gradients and state-dict keys are unchanged."""
     for module in model.modules():

@@ -7,9 +7,12 @@ and seed sees exactly the same test images.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from darklens.io.split_file import SPLITS
+from darklens.io.class_files import class_counts
+from darklens.io.split_file import SPLITS, write_split
 
 
 def class_offsets(counts: dict[str, int]) -> dict[str, int]:
@@ -44,3 +47,15 @@ def stratified_split(counts: dict[str, int], fractions: dict[str, float], seed: 
     for name in SPLITS:
         split[name] = sorted(int(i) for i in split[name])
     return {**split, "counts": dict(counts), "fractions": dict(fractions), "seed": int(seed)}
+
+
+def class_file_counts(paths: list) -> dict[str, int]:
+    """{class: number of images} of class files named {class}.h5, in the order given."""
+    return class_counts({Path(p).stem: p for p in paths})
+
+
+def write_stratified_split(output_path, counts: dict[str, int], fractions: dict, seed: int) -> dict:
+    """`stratified_split`, written as the split file `output_path`; returns the split."""
+    split = stratified_split(counts, fractions, seed)
+    write_split(output_path, split)
+    return split

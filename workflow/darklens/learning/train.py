@@ -1,11 +1,10 @@
 """Train one classifier on prepared channels and write its checkpoint, history and test predictions.
 
-`train` is one loop that reads top to bottom (after nanoGPT's train.py). The raw (N, C, H, W) array
-is the data set: on the CPU it is used in place (no copy), on CUDA it is copied once to the device.
-Each epoch draws a seeded permutation of the training indices; `epoch_batches` gathers each batch
-with one index_select, normalises it with the training split's per-channel mean and std, and flips
-it (when enabled) with a seeded numpy Generator. No per-image Python, no worker processes: the loop
-never waits for data (benchmarks/training.py measures it against a per-item DataLoader).
+`train` is one loop that reads top to bottom (after nanoGPT's train.py): set up, resume if an
+interrupted run left its state, then per epoch train on the training split and score on the
+validation split, and at the end score the best epoch on the test split and write the outputs.
+The data stays one raw (N, C, H, W) array; `batches.epoch_batches` draws each epoch's seeded
+permutation, normalises and flips batch by batch.
 
 After each epoch the model is scored on the validation split; the best epoch by validation accuracy
 (ties: lower validation loss) is kept. The test split is touched only once, after training, with
@@ -29,11 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,13 +42,31 @@ import torch.nn.functional as F
 from darklens import CLASS_NAMES, __version__
 from darklens.evaluation.metrics import classification_metrics
 from darklens.io.atomic import atomic_path
+from darklens.io.image_stacks import CHUNK_IMAGES
+from darklens.io.split_file import SPLITS, read_split
+from darklens.io.tables import write_csv, write_predictions
+from darklens.learning.batches import (
+    channel_stats,
+    epoch_batches,
+    normalise_batch,
+    normaliser,
+    to_device,
+)
 from darklens.learning.channels import CHANNELS
+from darklens.learning.checkpoint import (
+    CHECKPOINT_FILE,
+    RESUME_FILE,
+    cpu_state,
+    read_resume,
+    rng_states,
+    set_rng_states,
+    write_checkpoint,
+    write_resume,
+)
+from darklens.learning.dataset import class_paths, load_training_set
 from darklens.learning.models import build_model, count_parameters
 
-SPLITS = ("train", "val", "test")
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-RESUME_FILE = "resume.pt"
-CHUNK_IMAGES = 1024  # images per chunk when scanning the whole array (bounded temporaries)
 
 
 @dataclass
@@ -58,7 +74,7 @@ class TrainConfig:
     """Everything that defines a training run (stored in the checkpoint as a dict)."""
 
     architecture: str = "plain_cnn"  # a key of models.ARCHITECTURES
-    channels: list[str] = field(default_factory=lambda: ["image"])  # see features.CHANNELS
+    channels: list[str] = field(default_factory=lambda: ["image"])  # see channels.CHANNELS
     augment_flips: bool = False  # random horizontal/vertical flips of training batches
     epochs: int = 30
     batch_size: int = 64
@@ -70,6 +86,55 @@ class TrainConfig:
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     smoothing_sigma_px: float | None = None  # residual smoothing used to build x, unit: pixels
     mixed_precision: bool = True  # CUDA only: autocast training steps (bf16, else fp16)
+
+
+def config_from_spec(
+    spec: dict,
+    training: dict,
+    seed: int,
+    threads: int,
+    class_names: list[str],
+    smoothing_sigma_px: float | None,
+) -> TrainConfig:
+    """The TrainConfig of one model of config.yaml: `spec` is training.models[model], `training`
+    the training section's hyperparameters. The smoothing is kept only with a residual channel."""
+    return TrainConfig(
+        architecture=spec["architecture"],
+        channels=list(spec["channels"]),
+        augment_flips=bool(spec.get("augment_flips", False)),
+        epochs=training["epochs"],
+        batch_size=training["batch_size"],
+        learning_rate=training["learning_rate"],
+        weight_decay=training["weight_decay"],
+        seed=seed,
+        device=training["device"],
+        threads=threads,
+        class_names=class_names,
+        smoothing_sigma_px=smoothing_sigma_px if "residual" in spec["channels"] else None,
+        mixed_precision=bool(training.get("mixed_precision", True)),
+    )
+
+
+def train_from_files(
+    images: list,
+    residuals: list | None,
+    split_path,
+    spec: dict,
+    training: dict,
+    seed: int,
+    threads: int,
+    smoothing_sigma_px: float | None,
+    out_dir,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """`darklens train`: read the class files (named {class}.h5, in class order), their features
+    files (same order; None without a residual channel) and the split file, then `train`."""
+    image_paths, residual_paths = class_paths(images, residuals)
+    x, y, counts = load_training_set(image_paths, residual_paths, spec["channels"])
+    split = read_split(split_path, counts)
+    class_names = [Path(p).stem for p in images]
+    cfg = config_from_spec(spec, training, seed, threads, class_names, smoothing_sigma_px)
+    return train(x, y, split, cfg, Path(out_dir), log=log)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -100,104 +165,6 @@ def memory_format(
     if any(t.dim() == 5 for t in tensors):
         return torch.contiguous_format
     return torch.channels_last
-
-
-def channel_stats(x: np.ndarray, index=None) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of x[index] ((N, C, H, W); all rows by default), in float64.
-
-    Two passes over chunks of CHUNK_IMAGES images, so no temporary of the array's size is made.
-    A constant channel gets std 1.
-    """
-    index = np.arange(len(x)) if index is None else np.asarray(index)
-    chunks = [index[i : i + CHUNK_IMAGES] for i in range(0, len(index), CHUNK_IMAGES)]
-    count = len(index) * x.shape[2] * x.shape[3]
-    total = sum(x[rows].sum(axis=(0, 2, 3), dtype=np.float64) for rows in chunks)
-    mean = total / count
-    squares = sum(
-        np.square(x[rows].astype(np.float64) - mean[None, :, None, None]).sum(axis=(0, 2, 3))
-        for rows in chunks
-    )
-    std = np.sqrt(squares / count)
-    std = np.where(std > 0, std, 1.0)
-    return mean.tolist(), std.tolist()
-
-
-def normaliser(mean, std, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) as float32 (1, C, 1, 1) tensors on `device`, for `normalise_batch`."""
-    shape = (1, len(mean), 1, 1)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(shape)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(shape)
-    return mean_t, std_t
-
-
-def normalise_batch(xb: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """(xb - mean) / std per channel of a raw (B, C, H, W) batch (what training and prediction
-    apply)."""
-    mean_t, std_t = norm
-    return (xb - mean_t) / std_t
-
-
-def normalise(x: np.ndarray, mean, std) -> np.ndarray:
-    """(x - mean) / std per channel of (N, C, H, W) x, as float32 (numpy twin of
-    normalise_batch, equal to it within float32 rounding)."""
-    mean = np.asarray(mean, dtype=np.float64)[None, :, None, None]
-    std = np.asarray(std, dtype=np.float64)[None, :, None, None]
-    return ((x - mean) / std).astype(np.float32)
-
-
-def random_flips(xb: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Flip each image of a (B, C, H, W) batch left-right and up-down, each with probability 1/2."""
-    b = xb.shape[0]
-    flips = torch.from_numpy(rng.random(2 * b) < 0.5).to(xb.device)
-    return flip_batch(xb, flips[:b], flips[b:])
-
-
-def flip_batch(xb: torch.Tensor, left_right: torch.Tensor, up_down: torch.Tensor) -> torch.Tensor:
-    """Flip the images of a (B, C, H, W) batch where the (B,) boolean masks say so."""
-    b = xb.shape[0]
-    xb = torch.where(left_right.view(b, 1, 1, 1), xb.flip(-1), xb)
-    return torch.where(up_down.view(b, 1, 1, 1), xb.flip(-2), xb)
-
-
-def to_device(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """The (N, C, H, W) float32 array as a tensor: shared with numpy on the CPU, else copied in
-    chunks (no second host copy)."""
-    if device.type == "cpu":
-        return torch.from_numpy(x)
-    data = torch.empty(x.shape, dtype=torch.float32, device=device)
-    for start in range(0, len(x), CHUNK_IMAGES):
-        data[start : start + CHUNK_IMAGES].copy_(torch.from_numpy(x[start : start + CHUNK_IMAGES]))
-    return data
-
-
-def epoch_batches(
-    data: torch.Tensor,
-    labels: torch.Tensor,
-    index: torch.Tensor,
-    batch_size: int,
-    norm: tuple[torch.Tensor, torch.Tensor],
-    shuffle_gen: torch.Generator,
-    flip_rng: np.random.Generator | None,
-    layout: torch.memory_format = torch.contiguous_format,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of training batches: rows `index` of raw `data` in a seeded random order,
-    normalised, flipped when `flip_rng` is given, in memory format `layout`.
-
-    The flips of the whole epoch are drawn from `flip_rng` in one call (the same numbers in the
-    same order as `random_flips` batch by batch: b left-right draws, then b up-down draws) and
-    copied to the device once, so nothing inside the epoch waits for the device.
-    """
-    order = index[torch.randperm(len(index), generator=shuffle_gen)].to(data.device)
-    flips = None
-    if flip_rng is not None:
-        flips = torch.from_numpy(flip_rng.random(2 * len(order)) < 0.5).to(data.device)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        xb = normalise_batch(data.index_select(0, rows), norm)
-        if flips is not None:
-            b, first = len(rows), 2 * start
-            xb = flip_batch(xb, flips[first : first + b], flips[first + b : first + 2 * b])
-        yield xb.contiguous(memory_format=layout), labels.index_select(0, rows)
 
 
 def train_step(model, optimizer, scaler, amp_dtype, xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,10 +225,30 @@ def data_fingerprint(x: np.ndarray, y: np.ndarray, split: dict) -> str:
     return digest.hexdigest()
 
 
+@dataclass
+class _Run:
+    """What the loop works on, made once by `_set_up`."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None  # of the training steps; None: fp32
+    model: torch.nn.Module
+    layout: torch.memory_format
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    shuffle_gen: torch.Generator  # the order of training images, epoch by epoch
+    flip_rng: np.random.Generator  # the flips of training images
+    data: torch.Tensor  # the raw (N, C, H, W) array on the device
+    labels: torch.Tensor
+    index: dict[str, torch.Tensor]  # split -> rows (validation and test rows on the device)
+    mean: list[float]  # per-channel statistics of the training split
+    std: list[float]
+    norm: tuple[torch.Tensor, torch.Tensor]  # mean and std on the device
+
+
 def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], None] = print) -> dict:
     """Train `cfg.architecture` on x[split["train"]], select on "val", score on "test".
 
-    x: (N, C, H, W) float array of prepared channels (features.build_channels, cfg.channels order).
+    x: (N, C, H, W) float array of prepared channels (channels.build_channels, cfg.channels order).
     y: (N,) integer labels indexing cfg.class_names.
     split: {"train", "val", "test"} -> disjoint, non-empty index arrays into x.
     Resumes from out_dir/resume.pt when it holds an interrupted run of the same config and data.
@@ -269,6 +256,77 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     """
     x, y, split = _check_inputs(x, y, split, cfg)
     out_dir = Path(out_dir)
+    run = _set_up(x, y, split, cfg, log)
+    identity = {
+        "config": asdict(cfg),
+        "device": run.device.type,
+        "data": data_fingerprint(x, y, split),
+    }
+    history, best = _resume(run, out_dir / RESUME_FILE, identity, cfg.epochs, log)
+
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        train_loss, train_acc = _train_epoch(run, cfg)
+        val_loss, val_acc = _evaluate(run, "val", cfg.batch_size)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(row)
+        log(
+            f"epoch {epoch:3d}  train loss {train_loss:.4f} acc {train_acc:.3f}  "
+            f"val loss {val_loss:.4f} acc {val_acc:.3f}  {row['seconds']:.1f}s"
+        )
+        if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+            best = {
+                "epoch": epoch,
+                "val_acc": val_acc,
+                "val_loss": val_loss,
+                "model": cpu_state(run.model),
+                "optimizer": copy.deepcopy(run.optimizer.state_dict()),
+                "rng": rng_states(run.shuffle_gen, run.flip_rng, run.device),
+            }
+        resume = {
+            "identity": identity,
+            "epoch": epoch,
+            "model": cpu_state(run.model),
+            "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "rng": rng_states(run.shuffle_gen, run.flip_rng, run.device),
+            "history": history,
+            "best": best,
+        }
+        write_resume(out_dir / RESUME_FILE, resume)
+
+    # training is over: restore the best epoch, then (and only then) look at the test split
+    run.model.load_state_dict(best["model"])
+    probs = torch.softmax(_logits(run, "test", cfg.batch_size), dim=1).cpu().numpy()
+    y_test = y[split["test"]]
+    metrics = _test_metrics(run, cfg, best, y_test, probs)
+    log(
+        f"best epoch {best['epoch']} (val acc {best['val_acc']:.3f}); test acc "
+        f"{metrics['accuracy']:.3f}, macro AUC {_fmt(metrics['auc_macro_ovr'])}"
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(
+        out_dir / CHECKPOINT_FILE, best, asdict(cfg), x.shape[1], x.shape[-1], run.mean, run.std
+    )
+    write_csv(out_dir / "history.csv", history, HISTORY_COLUMNS)
+    write_predictions(out_dir / "predictions.csv", split["test"], y_test, probs, cfg.class_names)
+    with atomic_path(out_dir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    (out_dir / RESUME_FILE).unlink(missing_ok=True)
+    return metrics
+
+
+def _set_up(x, y, split: dict, cfg: TrainConfig, log) -> _Run:
+    """Device, seeds, data on the device, model and optimizer, in the order that fixes the
+    random numbers of a seed (the model's initial weights come from torch's global generator)."""
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     if device.type == "cuda":  # deterministic cuDNN kernels (process-wide setting)
@@ -282,14 +340,10 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
 
     # normalisation from the training split only, applied per batch; the raw data is used in place
     mean, std = channel_stats(x, split["train"])
-    norm = normaliser(mean, std, device)
-    data, labels = to_device(x, device), torch.from_numpy(y).to(device)
     index = {name: torch.from_numpy(split[name]) for name in SPLITS}
-    val_index = index["val"].to(device)
-    n_train, n_val = len(index["train"]), len(index["val"])
+    index["val"], index["test"] = index["val"].to(device), index["test"].to(device)
 
-    image_size = x.shape[-1]
-    model = build_model(cfg.architecture, x.shape[1], len(cfg.class_names), image_size)
+    model = build_model(cfg.architecture, x.shape[1], len(cfg.class_names), x.shape[-1])
     layout = memory_format(device, model)
     model = model.to(device, memory_format=layout)
     optimizer = torch.optim.Adam(
@@ -298,85 +352,83 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     precision = "fp32" if amp_dtype is None else f"autocast {str(amp_dtype).split('.')[-1]}"
     log(
         f"{cfg.architecture} ({count_parameters(model)} parameters) on {device} ({precision}), "
-        f"channels {cfg.channels}, n_train {n_train}, n_val {n_val}, flips {cfg.augment_flips}"
+        f"channels {cfg.channels}, n_train {len(split['train'])}, n_val {len(split['val'])}, "
+        f"flips {cfg.augment_flips}"
+    )
+    return _Run(
+        device=device,
+        amp_dtype=amp_dtype,
+        model=model,
+        layout=layout,
+        optimizer=optimizer,
+        scaler=scaler,
+        shuffle_gen=shuffle_gen,
+        flip_rng=flip_rng,
+        data=to_device(x, device),
+        labels=torch.from_numpy(y).to(device),
+        index=index,
+        mean=mean,
+        std=std,
+        norm=normaliser(mean, std, device),
     )
 
-    identity = {"config": asdict(cfg), "device": device.type, "data": data_fingerprint(x, y, split)}
-    history: list[dict] = []
-    best: dict | None = None
-    state = _read_resume(out_dir / RESUME_FILE, identity, log)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_states(state["rng"], shuffle_gen, flip_rng, device)
-        history, best = state["history"], state["best"]
-        log(f"resumed from {RESUME_FILE} after epoch {state['epoch']} of {cfg.epochs}")
 
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        batches = epoch_batches(
-            data,
-            labels,
-            index["train"],
-            cfg.batch_size,
-            norm,
-            shuffle_gen,
-            flip_rng if cfg.augment_flips else None,
-            layout,
-        )
-        for xb, yb in batches:
-            loss, n_correct = train_step(model, optimizer, scaler, amp_dtype, xb, yb)
-            loss_sum += loss * len(yb)
-            correct += n_correct
+def _resume(run: _Run, path: Path, identity: dict, epochs: int, log) -> tuple[list, dict | None]:
+    """(history, best epoch so far) of an interrupted run of this very config and data, its
+    model, optimizer, scaler and random states restored; ([], None) when there is none."""
+    state = read_resume(path, identity, log)
+    if state is None:
+        return [], None
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scaler.load_state_dict(state["scaler"])
+    set_rng_states(state["rng"], run.shuffle_gen, run.flip_rng, run.device)
+    log(f"resumed from {path.name} after epoch {state['epoch']} of {epochs}")
+    return state["history"], state["best"]
 
-        val_logits = predict_logits(model, data, cfg.batch_size, norm, val_index, layout)
-        val_loss = F.cross_entropy(val_logits, labels[val_index], reduction="sum").item() / n_val
-        val_acc = (val_logits.argmax(1) == labels[val_index]).sum().item() / n_val
-        row = {
-            "epoch": epoch,
-            "train_loss": loss_sum.item() / n_train,
-            "train_acc": correct.item() / n_train,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "seconds": time.perf_counter() - t0,
-        }
-        history.append(row)
-        log(
-            f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.3f}  {row['seconds']:.1f}s"
-        )
-        if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
-            best = {
-                "epoch": epoch,
-                "val_acc": val_acc,
-                "val_loss": val_loss,
-                "model": _cpu_state(model),
-                "optimizer": copy.deepcopy(optimizer.state_dict()),
-                "rng": _rng_states(shuffle_gen, flip_rng, device),
-            }
-        resume = {
-            "identity": identity,
-            "epoch": epoch,
-            "model": _cpu_state(model),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": _rng_states(shuffle_gen, flip_rng, device),
-            "history": history,
-            "best": best,
-        }
-        with atomic_path(out_dir / RESUME_FILE) as tmp:
-            torch.save(resume, tmp)
 
-    # training is over: restore the best epoch, then (and only then) look at the test split
-    model.load_state_dict(best["model"])
-    test_index = index["test"].to(device)
-    logits = predict_logits(model, data, cfg.batch_size, norm, test_index, layout)
-    probs = torch.softmax(logits, dim=1).cpu().numpy()
-    y_test = y[split["test"]]
+def _train_epoch(run: _Run, cfg: TrainConfig) -> tuple[float, float]:
+    """One pass over the training split; returns its mean loss and accuracy (as trained, batch by
+    batch). Losses and counts are summed on the device: one synchronisation per epoch."""
+    run.model.train()
+    loss_sum = torch.zeros((), device=run.device)
+    correct = torch.zeros((), device=run.device, dtype=torch.long)
+    flip_rng = run.flip_rng if cfg.augment_flips else None
+    batches = epoch_batches(
+        run.data,
+        run.labels,
+        run.index["train"],
+        cfg.batch_size,
+        run.norm,
+        run.shuffle_gen,
+        flip_rng,
+        run.layout,
+    )
+    for xb, yb in batches:
+        loss, n_correct = train_step(run.model, run.optimizer, run.scaler, run.amp_dtype, xb, yb)
+        loss_sum += loss * len(yb)
+        correct += n_correct
+    n_train = len(run.index["train"])
+    return loss_sum.item() / n_train, correct.item() / n_train
+
+
+def _logits(run: _Run, split_name: str, batch_size: int) -> torch.Tensor:
+    """fp32 logits of the model in eval mode on a split's rows."""
+    index = run.index[split_name]
+    return predict_logits(run.model, run.data, batch_size, run.norm, index, run.layout)
+
+
+def _evaluate(run: _Run, split_name: str, batch_size: int) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of the model on a split."""
+    logits = _logits(run, split_name, batch_size)
+    labels = run.labels[run.index[split_name]]
+    n = len(labels)
+    loss = F.cross_entropy(logits, labels, reduction="sum").item() / n
+    return loss, (logits.argmax(1) == labels).sum().item() / n
+
+
+def _test_metrics(run: _Run, cfg: TrainConfig, best: dict, y_test, probs) -> dict:
+    """metrics.json: the test-split metrics of the best epoch and what identifies the run."""
     metrics = classification_metrics(y_test, probs, cfg.class_names)
     metrics.update(
         model=cfg.architecture,
@@ -385,118 +437,13 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
         best_epoch=best["epoch"],
         best_val_acc=best["val_acc"],
         best_val_loss=best["val_loss"],
-        n_train=n_train,
-        n_val=n_val,
+        n_train=len(run.index["train"]),
+        n_val=len(run.index["val"]),
         n_test=len(y_test),
-        n_parameters=count_parameters(model),
+        n_parameters=count_parameters(run.model),
         darklens_version=__version__,
     )
-    log(
-        f"best epoch {best['epoch']} (val acc {best['val_acc']:.3f}); test acc "
-        f"{metrics['accuracy']:.3f}, macro AUC {_fmt(metrics['auc_macro_ovr'])}"
-    )
-
-    checkpoint = {
-        "model_state": best["model"],
-        "architecture": cfg.architecture,
-        "in_channels": int(x.shape[1]),
-        "channels": list(cfg.channels),
-        "class_names": list(cfg.class_names),
-        "image_size": int(image_size),
-        "norm_mean": mean,
-        "norm_std": std,
-        "smoothing_sigma_px": cfg.smoothing_sigma_px,
-        "epoch": best["epoch"],
-        "best_val_acc": best["val_acc"],
-        "best_val_loss": best["val_loss"],
-        "config": asdict(cfg),
-        "darklens_version": __version__,
-        "optimizer_state": best["optimizer"],
-        "rng_state": best["rng"],
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "checkpoint.pt") as tmp:
-        torch.save(checkpoint, tmp)
-    _write_csv(out_dir / "history.csv", HISTORY_COLUMNS, history)
-    _write_predictions(out_dir / "predictions.csv", split["test"], y_test, probs, cfg.class_names)
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    (out_dir / RESUME_FILE).unlink(missing_ok=True)
     return metrics
-
-
-def prediction_columns(class_names) -> list[str]:
-    """Columns of predictions.csv."""
-    return [
-        "index",
-        "label",
-        "label_name",
-        *[f"prob_{c}" for c in class_names],
-        "pred",
-        "pred_name",
-    ]
-
-
-def _write_predictions(path: Path, index, labels, probs, class_names) -> None:
-    pred = probs.argmax(axis=1)
-    rows = [
-        {
-            "index": int(i),
-            "label": int(t),
-            "label_name": class_names[t],
-            **{f"prob_{c}": f"{p[k]:.9g}" for k, c in enumerate(class_names)},
-            "pred": int(q),
-            "pred_name": class_names[q],
-        }
-        for i, t, p, q in zip(index, labels, probs, pred, strict=True)
-    ]
-    _write_csv(path, prediction_columns(class_names), rows)
-
-
-def _write_csv(path: Path, columns, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _cpu_state(model: torch.nn.Module) -> dict:
-    """A detached, contiguous CPU copy of the model's state (loads into any layout)."""
-    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-
-
-def _rng_states(shuffle_gen: torch.Generator, flip_rng: np.random.Generator, device) -> dict:
-    states = {
-        "torch": torch.get_rng_state(),
-        "shuffle": shuffle_gen.get_state(),
-        "numpy_flips": copy.deepcopy(flip_rng.bit_generator.state),
-    }
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _set_rng_states(states: dict, shuffle_gen, flip_rng, device) -> None:
-    torch.set_rng_state(states["torch"])
-    shuffle_gen.set_state(states["shuffle"])
-    flip_rng.bit_generator.state = states["numpy_flips"]
-    if device.type == "cuda":
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def _read_resume(path: Path, identity: dict, log) -> dict | None:
-    """The state in a resume file, if it continues this very run; else None (and say why)."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged file
-        log(f"ignoring {path.name}: not readable ({type(err).__name__}); starting afresh")
-        return None
-    if not isinstance(state, dict) or state.get("identity") != identity:
-        log(f"ignoring {path.name}: written for another config or other data; starting afresh")
-        return None
-    return state
 
 
 def _fmt(value: float | None) -> str:

@@ -1,13 +1,14 @@
 """Flat LambdaCDM distances and the lensing scales derived from them.
 
-Conventions (PHYSICS.md): ``chi(z) = (c/H0) int_0^z dz'/E(z')``, ``E = sqrt(Om (1+z)^3 + 1 - Om)``
-(no radiation, as astropy's ``FlatLambdaCDM`` with ``Tcmb0 = 0``), ``D_A(z) = chi/(1+z)``,
+Conventions (docs/physics.md): ``chi(z) = (c/H0) int_0^z dz'/E(z')``,
+``E = sqrt(Om (1+z)^3 + 1 - Om)`` (no radiation, as astropy's ``FlatLambdaCDM`` with
+``Tcmb0 = 0``), ``D_A(z) = chi/(1+z)``,
 ``D_ls = (chi_s - chi_l)/(1+z_s)``, ``Sigma_crit = c^2 D_s / (4 pi G D_l D_ls)``.
 The distance integral is a fixed Gauss-Legendre rule (exact to ~1e-14 relative for z < 20)
 and accepts numpy arrays of redshift.
 
 Physical constants: darklens uses the values of lenstronomy 1.14.2 (``lenstronomy.Util.constants``
-and its ``NFWParam.rhoc``), so that its numbers equal lenstronomy's and PHYSICS.md's to every
+and its ``NFWParam.rhoc``), so that its numbers equal lenstronomy's and docs/physics.md's to every
 digit given there. Note that lenstronomy's G * M_sun (CODATA 2010 G times M_sun = 1.9891e30 kg)
 is 2.8e-4 larger than the IAU 2015 / CODATA 2018 value that astropy uses, while its critical
 density constant follows the astropy value; Sigma_crit is therefore 2.8e-4 smaller than with
@@ -58,7 +59,7 @@ def concentration_subhalo(
     """Concentration-mass relation used for subhalos: c200 = 12 (M200 / 1e8 Msun)^-0.08.
 
     A power law with the slope of Duffy et al. 2008 (-0.084 for c200 of relaxed and full
-    samples) and normalised to c200 = 12 at 1e8 Msun; it gives PHYSICS.md's table values
+    samples) and normalised to c200 = 12 at 1e8 Msun; it gives docs/physics.md's table values
     17.345 (1e6 Msun), 12.0 (1e8), 8.302 (1e10). Field-halo relation, no tidal evolution.
 
     Args:

@@ -1,6 +1,6 @@
 """The instrument: pixel grid, supersampled ray grid, PSF and noise.
 
-Pixel convention (PHYSICS.md): `img[i, j]` has centre `x_j = (j - (N-1)/2) * delta`,
+Pixel convention (docs/physics.md): `img[i, j]` has centre `x_j = (j - (N-1)/2) * delta`,
 `y_i = (i - (N-1)/2) * delta` (arcsec), i.e. lenstronomy's `image[y, x]` layout.
 Image values are counts/s per pixel; the PSF convolution continues the image beyond its edge by
 its edge values (lenstronomy's convention for Gaussian PSFs); noise is Poisson on

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ellipticity import ellipticity_to_phi_q
+
 #: lenstronomy 1.14.2's Sersic smoothing radius (``SersicUtil(smoothing=0.0001)``): R is floored
 #: at this value, which keeps R**(1/n) finite at R = 0. Unit: arcsec.
 MIN_RADIUS_ARCSEC = 1e-4
@@ -17,22 +19,6 @@ MIN_RADIUS_ARCSEC = 1e-4
 
 #: Rays evaluated at once (keeps the temporaries in the CPU cache).
 BLOCK = 8192
-
-
-def ellipticity_to_q_phi(e1, e2):
-    """Axis ratio q and position angle phi (radian, from +x toward +y) of lenstronomy's (e1, e2)."""
-    e = np.hypot(e1, e2)
-    return (1.0 - e) / (1.0 + e), 0.5 * np.arctan2(e2, e1)
-
-
-def elliptical_radius(x, y, e1, e2, center_x, center_y):
-    """lenstronomy's `R = sqrt(q x'^2 + y'^2 / q)` in the major-axis frame. Unit: arcsec."""
-    q, phi = ellipticity_to_q_phi(e1, e2)
-    dx, dy = x - center_x, y - center_y
-    cos, sin = np.cos(phi), np.sin(phi)
-    xp = cos * dx + sin * dy
-    yp = -sin * dx + cos * dy
-    return np.sqrt(q * xp**2 + yp**2 / q)
 
 
 def sersic_b_n(n_sersic):
@@ -47,7 +33,8 @@ class SersicEllipse:
     amp: surface brightness at R_sersic, unit: counts/s/arcsec^2.
     R_sersic: half-light radius along the intermediate axis, unit: arcsec.
     n_sersic: Sersic index (dimensionless, > 0).
-    e1, e2: ellipticity components (dimensionless, |e| < 1).
+    e1, e2: ellipticity components (dimensionless; q and phi as `darklens.physics.ellipticity`,
+        |e| clamped to E_MAX).
     center_x, center_y: centre, unit: arcsec.
     """
 
@@ -67,7 +54,7 @@ class SersicEllipse:
         float64; ``dtype=np.float32`` does the rest in single precision (relative error ~1e-6,
         3x faster: what the image simulator uses).
         """
-        q, phi = ellipticity_to_q_phi(self.e1, self.e2)
+        phi, q = ellipticity_to_phi_q(self.e1, self.e2)
         c = {
             "cos": np.cos(phi),
             "sin": np.sin(phi),

@@ -1,9 +1,9 @@
-"""Figures: confusion matrices, training curves, sample images. Images use `origin="lower"`
-(x grows with the column, y with the row, PHYSICS.md)."""
+"""Figures: confusion matrices, training curves, sample images, ROC curves, accuracy against the
+substructure signal, sensitivity and attributions. Images use `origin="lower"` (x grows with the
+column, y with the row, docs/physics.md)."""
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,12 +13,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from darklens.evaluation.metrics import binary_auc, roc_curve  # noqa: E402
+from darklens.evaluation.signal import accuracy_vs_signal  # noqa: E402
 from darklens.io.atomic import atomic_path  # noqa: E402
-
-
-def _read_csv(path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+from darklens.io.class_files import (  # noqa: E402
+    read_class_name,
+    read_images,
+    read_params,
+    read_residual,
+)
+from darklens.io.tables import group_by_model, read_csv, read_predictions, run_identity  # noqa: E402
 
 
 def _save(fig, output) -> None:
@@ -31,7 +35,7 @@ def confusion_counts(prediction_csvs) -> tuple[np.ndarray, list[str]]:
     """Confusion counts (rows true, columns predicted) summed over the given prediction files."""
     total, names = None, None
     for path in prediction_csvs:
-        rows = _read_csv(path)
+        rows = read_csv(path)
         if not rows:
             raise ValueError(f"{path}: no predictions")
         file_names = [key.removeprefix("prob_") for key in rows[0] if key.startswith("prob_")]
@@ -74,8 +78,8 @@ def training_curves_figure(history_csvs, output) -> None:
     """
     by_model = defaultdict(list)
     for path in history_csvs:
-        rows = _read_csv(path)
-        by_model[Path(path).parent.parent.name].append(
+        rows = read_csv(path)
+        by_model[run_identity(path)[0]].append(
             {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
         )
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -113,8 +117,6 @@ def log_scaled(image: np.ndarray) -> np.ndarray:
 
 def samples_figure(class_files, residual_files, output, per_class: int = 3) -> None:
     """Per class: `per_class` images in log scale, percentile (1-99.5%) scale, and residuals."""
-    import h5py
-
     residual_files = residual_files or [None] * len(class_files)
     n_cols = 3 if any(residual_files) else 2
     fig, axes = plt.subplots(
@@ -122,14 +124,10 @@ def samples_figure(class_files, residual_files, output, per_class: int = 3) -> N
     )
     axes = np.atleast_2d(axes)
     for c, (path, res_path) in enumerate(zip(class_files, residual_files, strict=True)):
-        with h5py.File(path, "r") as handle:
-            name = handle.attrs["class_name"]
-            images = handle["images"][:per_class]
-            params = {k: handle["params"][k][:per_class] for k in handle["params"]}
-        residuals = None
-        if res_path:
-            with h5py.File(res_path, "r") as handle:
-                residuals = handle["residual"][:per_class]
+        name = read_class_name(path)
+        images = read_images(path, count=per_class)
+        params = read_params(path, count=per_class)
+        residuals = read_residual(res_path, count=per_class) if res_path else None
         for k in range(len(images)):
             row = axes[c * per_class + k]
             chi = params.get("substructure_chi", np.zeros(per_class))[k]
@@ -149,18 +147,10 @@ def samples_figure(class_files, residual_files, output, per_class: int = 3) -> N
     _save(fig, output)
 
 
-def _predictions(path):
-    from darklens.reporting.summary import read_predictions
-
-    return read_predictions(path)
-
-
 def roc_figure(prediction_csvs, output, title: str = "") -> None:
     """One-vs-rest ROC curves per class: one thin line per seed, the vertical mean over seeds
     (interpolated on a common false-positive-rate grid) and the min..max band of the seeds."""
-    from darklens.evaluation.metrics import binary_auc, roc_curve
-
-    runs = [_predictions(p) for p in prediction_csvs]
+    runs = [read_predictions(p) for p in prediction_csvs]
     names = runs[0][3]
     grid = np.linspace(0.0, 1.0, 201)
     fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 4.3))
@@ -172,7 +162,7 @@ def roc_figure(prediction_csvs, output, title: str = "") -> None:
                 continue
             fpr, tpr = roc_curve(positive, probs[:, k])
             auc = binary_auc(positive, probs[:, k])
-            seed = Path(path).parent.name.removeprefix("seed_")
+            seed = run_identity(path)[1]
             ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"seed {seed}: AUC {auc:.3f}")
             curves.append(np.interp(grid, fpr, tpr))
             aucs.append(auc)
@@ -200,59 +190,12 @@ def roc_figure(prediction_csvs, output, title: str = "") -> None:
     _save(fig, output)
 
 
-def read_substructure_chi(class_files) -> dict[str, np.ndarray]:
-    """Per class, the per-image substructure signal `params/substructure_chi` (class order)."""
-    import h5py
-
-    chi = {}
-    for path in class_files:
-        with h5py.File(path, "r") as handle:
-            chi[handle.attrs["class_name"]] = handle["params"]["substructure_chi"][()]
-    return chi
-
-
-def accuracy_vs_signal(prediction_csvs, class_files, n_bins: int = 5) -> dict:
-    """Recall of each class with substructure, per bin of the per-image substructure signal.
-
-    Bins are quantiles of that class's test-set chi (the same for every model). Returns
-    {class: {"edges", "centres" (median chi per bin), "counts", "recall" (runs, bins)}}.
-    """
-    chi = read_substructure_chi(class_files)
-    offsets, start = {}, 0
-    for name, values in chi.items():
-        offsets[name], start = start, start + len(values)
-    runs = [_predictions(p) for p in prediction_csvs]
-    names = runs[0][3]
-    out = {}
-    for k, name in enumerate(names):
-        if name not in chi or not np.any(chi[name] > 0):
-            continue
-        index, labels = runs[0][0], runs[0][1]
-        members = index[labels == k]
-        values = chi[name][members - offsets[name]]
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)))
-        which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-        recall = []
-        for run_index, run_labels, probs, _ in runs:
-            correct = probs.argmax(axis=1)[run_labels == k] == k
-            if not np.array_equal(run_index[run_labels == k], members):
-                raise ValueError("prediction files were not made on the same test images")
-            recall.append([correct[which == b].mean() for b in range(len(edges) - 1)])
-        out[name] = {
-            "edges": edges,
-            "centres": np.array([np.median(values[which == b]) for b in range(len(edges) - 1)]),
-            "counts": np.bincount(which, minlength=len(edges) - 1),
-            "recall": np.array(recall),
-        }
-    return out
-
-
-def accuracy_vs_signal_figure(predictions_by_model: dict, class_files, output) -> None:
+def accuracy_vs_signal_figure(prediction_csvs, class_files, output) -> None:
     """Recall of cdm and axion test images against their substructure signal chi, per model
-    (mean over seeds, error bar = standard deviation over seeds)."""
-    results = {
-        m: accuracy_vs_signal(paths, class_files) for m, paths in predictions_by_model.items()
-    }
+    (mean over seeds, error bar = standard deviation over seeds); `prediction_csvs` are
+    `runs/{model}/seed_{k}/predictions.csv` of any models."""
+    by_model = group_by_model(prediction_csvs)
+    results = {m: accuracy_vs_signal(paths, class_files) for m, paths in by_model.items()}
     classes = sorted({c for r in results.values() for c in r}, key=lambda c: c != "cdm")
     fig, axes = plt.subplots(1, max(len(classes), 1), figsize=(5.5 * max(len(classes), 1), 4.2))
     for ax, name in zip(np.atleast_1d(axes), classes, strict=False):
@@ -292,7 +235,7 @@ def sensitivity_figure(sensitivity_csv, output) -> None:
     """Macro AUC and the swept class's one-vs-rest AUC against the swept setting, per model
     (mean over seeds, error bar = standard deviation); the swept class's median substructure
     signal is written along the top axis."""
-    rows = _read_csv(sensitivity_csv)
+    rows = read_csv(sensitivity_csv)
     parameter = rows[0]["parameter"]
     points = list(dict.fromkeys(r["point"] for r in rows))
     labels = {r["point"]: r["value"] for r in rows}

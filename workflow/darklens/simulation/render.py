@@ -162,15 +162,6 @@ def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
     return ImageParameters(lens, {"gamma1": g1, "gamma2": g2}, source, lens_light, record)
 
 
-def macro_deflection(params: ImageParameters, x: np.ndarray, y: np.ndarray):
-    """Deflection [arcsec] of the SIE + external shear at ray positions (x, y) [arcsec]."""
-    from darklens.physics.lensing import SIE, Shear
-
-    ax, ay = SIE(**params.lens).deflection(x, y)
-    sx, sy = Shear(**params.shear).deflection(x, y)
-    return ax + sx, ay + sy
-
-
 #: Rows of the ray grid rendered at once (keeps each step's arrays in the CPU cache).
 ROW_BLOCK = 32
 #: Bound on the error of the macro (SIE) deflection interpolated from the pixel-centre grid to
@@ -207,10 +198,9 @@ def ray_deflections(
     the SIE is evaluated exactly at every ray); then the substructure's near fields are added
     (within `GRID_TOLERANCE_ARCSEC` of the exact sum, `Substructure.ray_field`).
     """
-    n, s, pixel = instrument.n_pix, instrument.supersampling, instrument.pixel_scale_arcsec
     perturbed = not substructure.is_empty
     smooth = with_smooth or not perturbed
-    node_x, node_y = _node_grid(n, pixel)
+    node_x, node_y = _node_grid(instrument.n_pix, instrument.pixel_scale_arcsec)
     sie_nodes = np.stack(sie_deflection_inplace(node_x, node_y, **params.lens))
     g1, g2 = params.shear["gamma1"], params.shear["gamma2"]
     macro_nodes = sie_nodes.copy()
@@ -228,35 +218,50 @@ def ray_deflections(
     stack = [macro_nodes] if smooth else []
     if perturbed:
         stack.append(macro_nodes if far is None else macro_nodes + far)
-    alphas = lagrange_upsample(np.stack(stack), s)
-    if s > 1:  # the exact SIE near its centre
-        n_rays, step = n * s, pixel / s
-        half = sie_interpolation_radius(
-            params.lens["theta_E"],
-            params.lens["e1"],
-            params.lens["e2"],
-            pixel,
-            MACRO_TOLERANCE_ARCSEC,
-        )
-        centre = 0.5 * (n_rays - 1)
-        box = []
-        for c in (params.lens["center_y"], params.lens["center_x"]):
-            lo = max(0, int(np.ceil(min((c - half) / step + centre, n_rays))))
-            hi = min(n_rays, int(np.floor(max((c + half) / step + centre, -1.0))) + 1)
-            box.append(slice(lo, max(lo, hi)))
-        rows, cols = box
-        if rows.stop > rows.start and cols.stop > cols.start:
-            matrix = lagrange_matrix(n, s)
-            interpolated = matrix[rows] @ sie_nodes @ matrix[cols].T
-            ray = pixel_coordinates(n_rays, step)
-            exact = np.stack(
-                sie_deflection_inplace(ray[None, cols], ray[rows, None], **params.lens)
-            )
-            exact -= interpolated
-            alphas[:, :, rows, cols] += exact
+    alphas = lagrange_upsample(np.stack(stack), instrument.supersampling)
+    if instrument.supersampling > 1:
+        _replace_sie_core_by_exact(alphas, instrument, params.lens, sie_nodes)
     if perturbed:
         add_near(alphas[-1])
     return (alphas[0] if smooth else None), (alphas[-1] if perturbed else None)
+
+
+def _sie_core_box(instrument: Instrument, lens: dict) -> tuple[slice, slice]:
+    """(rows, columns) of the rays within `sie_interpolation_radius` of the SIE centre, where
+    the interpolated SIE deflection may miss MACRO_TOLERANCE_ARCSEC (empty slices if none)."""
+    n, s, pixel = instrument.n_pix, instrument.supersampling, instrument.pixel_scale_arcsec
+    n_rays, step = n * s, pixel / s
+    half = sie_interpolation_radius(
+        lens["theta_E"], lens["e1"], lens["e2"], pixel, MACRO_TOLERANCE_ARCSEC
+    )
+    centre = 0.5 * (n_rays - 1)
+    box = []
+    for c in (lens["center_y"], lens["center_x"]):
+        # beyond |c| + the field width every ray is in the box: the same box as any larger
+        # (or infinite, for |e| > 0.9) half-width, in integers
+        reach = min(half, abs(c) + n_rays * step)
+        lo = max(0, int(np.ceil(min((c - reach) / step + centre, n_rays))))
+        hi = min(n_rays, int(np.floor(max((c + reach) / step + centre, -1.0))) + 1)
+        box.append(slice(lo, max(lo, hi)))
+    return box[0], box[1]
+
+
+def _replace_sie_core_by_exact(
+    alphas: np.ndarray, instrument: Instrument, lens: dict, sie_nodes: np.ndarray
+) -> None:
+    """In the rays of `_sie_core_box`, replace the interpolated SIE deflection in every
+    (2, N s, N s) deflection of `alphas` by the exact one, in place. sie_nodes: the SIE
+    deflection [arcsec] at the pixel centres plus MARGIN nodes (what was interpolated)."""
+    rows, cols = _sie_core_box(instrument, lens)
+    if rows.stop <= rows.start or cols.stop <= cols.start:
+        return
+    n, s = instrument.n_pix, instrument.supersampling
+    matrix = lagrange_matrix(n, s)
+    interpolated = matrix[rows] @ sie_nodes @ matrix[cols].T
+    ray = pixel_coordinates(n * s, instrument.pixel_scale_arcsec / s)
+    exact = np.stack(sie_deflection_inplace(ray[None, cols], ray[rows, None], **lens))
+    exact -= interpolated
+    alphas[:, :, rows, cols] += exact
 
 
 def render_models(
@@ -326,16 +331,3 @@ def simulate_image_details(
     record = {**params.record, **substructure.record, "snr": snr, "peak_snr": peak_snr}
     record["substructure_chi"] = chi
     return SimulatedImage(params, substructure, model, smooth, noisy, record)
-
-
-def simulate_image(
-    instrument: Instrument,
-    common: dict,
-    class_name: str,
-    class_settings: dict,
-    rng: np.random.Generator,
-    rays: tuple[np.ndarray, np.ndarray],
-):
-    """One noisy image [counts/s per pixel], its record of parameters and its subhalo list."""
-    image = simulate_image_details(instrument, common, class_name, class_settings, rng, rays)
-    return image.noisy, image.record, image.substructure.subhalos

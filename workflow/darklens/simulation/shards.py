@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from darklens.io.class_files import write_image_file
+from darklens.physics.instrument import SNR_DEFINITION, load_psf_kernel
 from darklens.simulation.presets import resolve
-from darklens.simulation.render import build_instrument, image_rng, simulate_image
+from darklens.simulation.render import (
+    UNITS,
+    build_instrument,
+    image_rng,
+    simulate_image_details,
+)
 from darklens.simulation.substructure import SUBSTRUCTURE_MODELS
 
 
@@ -58,12 +65,12 @@ def simulate_shard(
     images = np.empty((len(indices), n_pix, n_pix), dtype=np.float32)
     records, subhalo_lists = [], []
     for row, k in enumerate(indices):
-        noisy, record, subhalos = simulate_image(
+        image = simulate_image_details(
             instrument, common, class_name, class_settings, image_rng(seed, class_name, k), rays
         )
-        images[row] = noisy
-        records.append(record)
-        subhalo_lists.append(subhalos)
+        images[row] = image.noisy
+        records.append(image.record)
+        subhalo_lists.append(image.substructure.subhalos)
     if not np.all(np.isfinite(images)):
         raise FloatingPointError(f"{class_name} shard {shard}: the simulator produced NaN or inf")
     params = {key: np.array([r[key] for r in records]) for key in records[0]}
@@ -79,4 +86,48 @@ def simulate_shard(
         "subhalo_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         "image_index": np.asarray(indices, dtype=np.int64),
         "resolved": {"simulation": common, "class_settings": class_settings},
+    }
+
+
+#: How each image's generator derives from the config seed (`render.image_rng`).
+SEED_DERIVATION = "numpy SeedSequence(seed, spawn_key=(class index, image index))"
+
+
+def write_shard(
+    common: dict,
+    class_name: str,
+    class_settings: dict,
+    shard: int,
+    seed: int,
+    output,
+    psf_kernel_path=None,
+) -> dict:
+    """Simulate shard `shard` of `class_name` (`simulate_shard`) and write it to `output`
+    (`darklens.io.class_files.write_image_file`) with its provenance: class_name, seed, shard,
+    the config as given and as resolved by the preset, the units of every dataset, the SNR
+    definition and the seed derivation.
+
+    psf_kernel_path: a PSF kernel file (`load_psf_kernel`) overriding the config's PSF, or None.
+    Returns what the command line reports: {"n_images", "median_snr", "median_chi",
+    "fraction_chi_above_1"} (chi: `substructure_chi`, dimensionless).
+    """
+    kernel = load_psf_kernel(psf_kernel_path) if psf_kernel_path else None
+    data = simulate_shard(common, class_name, class_settings, shard, seed, kernel)
+    attrs = {
+        "class_name": class_name,
+        "seed": seed,
+        "shard": shard,
+        "config": {"simulation": common, "class_settings": class_settings},
+        "resolved_config": data["resolved"],
+        "units": UNITS,
+        "snr_definition": SNR_DEFINITION,
+        "seed_derivation": SEED_DERIVATION,
+    }
+    write_image_file(output, data, attrs)
+    chi = data["params"]["substructure_chi"]
+    return {
+        "n_images": len(data["images"]),
+        "median_snr": float(np.median(data["params"]["snr"])),
+        "median_chi": float(np.median(chi)),
+        "fraction_chi_above_1": float(np.mean(chi > 1.0)),
     }

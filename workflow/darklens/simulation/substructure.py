@@ -61,45 +61,17 @@ class Substructure:
     def is_empty(self) -> bool:
         return self.population is None and self.field_deflection is None
 
-    def deflection(self, x: np.ndarray, y: np.ndarray):
-        """Summed deflection [arcsec] of all perturbers at (x, y) [arcsec]."""
-        from darklens.physics.lensing import population_deflection
-
-        ax, ay = np.zeros_like(x), np.zeros_like(y)
-        if self.population is not None:
-            profile, params = self.population
-            px, py = population_deflection(profile, params, x, y, chunk=POPULATION_CHUNK)
-            ax, ay = ax + px, ay + py
-        if self.field_deflection is not None:
-            fx, fy = self.field_deflection(x, y)
-            ax, ay = ax + fx, ay + fy
-        return ax, ay
-
-    def grid_deflection(self, instrument, tolerance_arcsec: float = GRID_TOLERANCE_ARCSEC):
-        """Summed deflection [arcsec] at the instrument's ray grid, (N s, N s) arrays.
-
-        Populations use ``darklens.physics.lensing.grid`` (within ``tolerance_arcsec`` of the
-        exact sum at every ray); grid fields are already on the ray grid.
-        """
-        from darklens.physics.lensing.grid import lagrange_upsample
-
-        far, add_near = self.ray_field(instrument, tolerance_arcsec)
-        n_rays = instrument.n_pix * instrument.supersampling
-        if far is None:
-            alpha = np.zeros((2, n_rays, n_rays))
-        else:
-            alpha = lagrange_upsample(far, instrument.supersampling)
-        add_near(alpha)
-        return alpha[0], alpha[1]
-
     def ray_field(self, instrument, tolerance_arcsec: float | None = None):
         """The deflection at the ray grid in two parts: (far, add_near).
 
         far: (2, N + 2 MARGIN, N + 2 MARGIN) float64 [arcsec] on the pixel centres plus
         ``darklens.physics.lensing.grid.MARGIN`` nodes around, to be interpolated to the rays with
         ``lagrange_upsample`` (None if there is none); add_near(alpha): adds the rest to a
-        (2, N s, N s) deflection at the rays, in place. Their sum is `grid_deflection`.
-        tolerance_arcsec: as `grid_deflection` (default GRID_TOLERANCE_ARCSEC).
+        (2, N s, N s) deflection at the rays, in place. Their sum is the summed deflection of
+        all perturbers at the rays: populations of point masses and TNFW halos use
+        ``darklens.physics.lensing.grid.PopulationGrid`` (within ``tolerance_arcsec``, default
+        GRID_TOLERANCE_ARCSEC, of the exact sum at every ray), other profiles and grid fields
+        are added exactly.
         """
         from darklens.physics.lensing.grid import PopulationGrid, RadialPopulation
 
@@ -198,7 +170,7 @@ def _subhalo_count(rng, settings, macro, lens) -> int:
 
 
 def axion_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
-    """Wave-like (axion) dark matter: a vortex line or a granule field (PHYSICS.md)."""
+    """Wave-like (axion) dark matter: a vortex line or a granule field (docs/physics.md)."""
     lens = common["lens"]
     m_a = log_uniform(rng, class_settings["axion_mass_ev"])
     wavelength = COSMOLOGY.axion_de_broglie_arcsec(m_a, lens["z_lens"])

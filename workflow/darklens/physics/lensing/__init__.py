@@ -15,14 +15,13 @@ from .base import (
     R_MIN_ARCSEC,
     LensProfile,
     population_deflection,
-    total_convergence,
     total_deflection,
 )
 from .fft_poisson import deflection_from_convergence, gaussian_random_field
 from .nfw import NFW, TNFW
 from .point_mass import PointMass
 from .shear import Shear
-from .sie import SIE, ellipticity_to_phi_q
+from .sie import SIE
 from .sis import SIS
 
 __all__ = [
@@ -36,9 +35,7 @@ __all__ = [
     "Shear",
     "TNFW",
     "deflection_from_convergence",
-    "ellipticity_to_phi_q",
     "gaussian_random_field",
     "population_deflection",
-    "total_convergence",
     "total_deflection",
 ]

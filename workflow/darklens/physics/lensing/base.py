@@ -175,16 +175,6 @@ def total_deflection(
     return alpha_x, alpha_y
 
 
-def total_convergence(profiles: Iterable[LensProfile], x: ArrayLike, y: ArrayLike) -> FloatArray:
-    """Sum of the convergences of ``profiles`` at (x, y) in arcsec. Unit: dimensionless."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    kappa = np.zeros(np.broadcast_shapes(x.shape, y.shape))
-    for profile in profiles:
-        kappa = kappa + profile.convergence(x, y)
-    return kappa
-
-
 def population_deflection(
     profile_cls: type[LensProfile],
     params: dict[str, ArrayLike],

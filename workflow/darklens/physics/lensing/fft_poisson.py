@@ -17,7 +17,7 @@ For a convergence that is smooth on the pixel scale and small at the edges the r
 spectrally accurate (1e-10 relative for a Gaussian blob of 3 pixels rms); for a map that
 is rough at the pixel scale it is the deflection of the band-limited interpolant of the map.
 
-Grid convention (PHYSICS.md): ``kappa[i, j]`` at ``x_j = (j - (nx-1)/2) * pixel``,
+Grid convention (docs/physics.md): ``kappa[i, j]`` at ``x_j = (j - (nx-1)/2) * pixel``,
 ``y_i = (i - (ny-1)/2) * pixel``; axis 1 is x, axis 0 is y.
 """
 

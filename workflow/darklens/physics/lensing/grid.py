@@ -27,7 +27,7 @@ at every ray (the tests check it against the exact sum for point masses and TNFW
 TNFW profiles are evaluated from a table of the unit profile (Rs = 1, alpha_Rs = 1, the member's
 r_trunc / Rs) in ``s = x^2``, with nodes ``2^e (1 + q / 2^TABLE_BITS)``, so that a float's own
 bits give its cell and the fraction within it (no logarithm), linear interpolation: within
-TABLE_ERROR of the closed form (tests/test_simulate_grid.py). The exact closed forms of
+TABLE_ERROR of the closed form (tests/test_grid.py). The exact closed forms of
 ``darklens.physics.lensing`` remain the reference; this is an evaluation strategy only. The
 far and near fields are summed by compiled loops (`darklens.physics.lensing._kernels`, numba).
 
@@ -42,8 +42,7 @@ import math
 import numpy as np
 from numpy.polynomial import chebyshev
 
-from ..instrument import pixel_coordinates
-from .base import R_MIN_ARCSEC, population_deflection
+from .base import R_MIN_ARCSEC
 from .nfw import TNFW
 from .point_mass import PointMass
 
@@ -63,7 +62,7 @@ TABLE_BITS = 9
 TABLE_MIN_EXPONENT = -48
 #: Bound on the error of a TNFW deflection from the table, |alpha_table - alpha| / alpha_Rs, at
 #: any radius: measured 4.1e-7 (r / Rs from 1e-7 to 1e7, r_trunc / Rs from 2 to 50; alpha / r
-#: itself within 3.9e-7 alpha_Rs / Rs), tested in tests/test_simulate_grid.py. Unit:
+#: itself within 3.9e-7 alpha_Rs / Rs), tested in tests/test_grid.py. Unit:
 #: dimensionless.
 TABLE_ERROR = 5e-7
 _MANTISSA_BITS = 52
@@ -276,35 +275,6 @@ def _taylor_operator() -> tuple[np.ndarray, np.ndarray]:
         derivative = chebyshev.chebder(fit, j) if j else fit
         operator[j] = chebyshev.chebval(0.0, derivative) / math.factorial(j)
     return nodes, operator
-
-
-def grid_population_deflection(
-    profile_cls: type,
-    params: dict,
-    n_pix: int,
-    pixel_scale_arcsec: float,
-    supersampling: int,
-    tolerance_arcsec: float = DEFAULT_TOLERANCE_ARCSEC,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Summed deflection of a population at the rays of the supersampled grid.
-
-    The rays are those of ``Instrument.ray_grid`` (sub-pixel centres,
-    ``x_j = (j - (N s - 1)/2) pixel / s``), returned as (N s, N s) arrays [arcsec], x along
-    axis 1. Point masses and TNFW halos (one r_trunc / Rs) use the far/near split of the module
-    docstring (`PopulationGrid`), within ``tolerance_arcsec`` of the exact sum at every ray;
-    other profiles are summed exactly.
-    """
-    n_rays = n_pix * supersampling
-    if not RadialPopulation.supports(profile_cls, params):
-        ray = pixel_coordinates(n_rays, pixel_scale_arcsec / supersampling)
-        x, y = np.meshgrid(ray, ray)
-        return population_deflection(profile_cls, params, x, y)
-    grid = PopulationGrid(
-        profile_cls, params, n_pix, pixel_scale_arcsec, supersampling, tolerance_arcsec
-    )
-    alpha = lagrange_upsample(grid.far, supersampling)
-    grid.add_near(alpha)
-    return alpha[0], alpha[1]
 
 
 class PopulationGrid:

@@ -16,34 +16,6 @@ from numpy.typing import ArrayLike
 from .base import FloatArray, LensProfile
 
 
-def shear_deflection(
-    x: ArrayLike,
-    y: ArrayLike,
-    gamma1: ArrayLike,
-    gamma2: ArrayLike,
-    ra_0: ArrayLike = 0.0,
-    dec_0: ArrayLike = 0.0,
-) -> tuple[FloatArray, FloatArray]:
-    """Shear deflection; x, y, ra_0, dec_0 in arcsec, gammas dimensionless. Unit: arcsec."""
-    dx = np.subtract(x, ra_0, dtype=np.float64)
-    dy = np.subtract(y, dec_0, dtype=np.float64)
-    return gamma1 * dx + gamma2 * dy, gamma2 * dx - gamma1 * dy
-
-
-def shear_potential(
-    x: ArrayLike,
-    y: ArrayLike,
-    gamma1: ArrayLike,
-    gamma2: ArrayLike,
-    ra_0: ArrayLike = 0.0,
-    dec_0: ArrayLike = 0.0,
-) -> FloatArray:
-    """Shear lensing potential. Unit: arcsec^2."""
-    dx = np.subtract(x, ra_0, dtype=np.float64)
-    dy = np.subtract(y, dec_0, dtype=np.float64)
-    return 0.5 * (gamma1 * (dx * dx - dy * dy) + 2.0 * gamma2 * dx * dy)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Shear(LensProfile):
     """External shear.
@@ -62,18 +34,25 @@ class Shear(LensProfile):
     lower_limit: ClassVar[dict[str, float]] = {"gamma1": -0.5, "gamma2": -0.5}
     upper_limit: ClassVar[dict[str, float]] = {"gamma1": 0.5, "gamma2": 0.5}
 
+    def offsets(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """(x - ra_0, y - dec_0) of rays at (x, y) in arcsec. Unit: arcsec."""
+        dx = np.subtract(x, self.ra_0, dtype=np.float64)
+        dy = np.subtract(y, self.dec_0, dtype=np.float64)
+        return dx, dy
+
     def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Deflection (alpha_x, alpha_y) at (x, y). Unit: arcsec."""
-        return shear_deflection(x, y, self.gamma1, self.gamma2, self.ra_0, self.dec_0)
+        """Deflection (alpha_x, alpha_y) at (x, y) in arcsec. Unit: arcsec."""
+        dx, dy = self.offsets(x, y)
+        return self.gamma1 * dx + self.gamma2 * dy, self.gamma2 * dx - self.gamma1 * dy
 
     def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
         """Convergence at (x, y) in arcsec: 0. Unit: dimensionless."""
-        dx = np.subtract(x, self.ra_0, dtype=np.float64)
-        dy = np.subtract(y, self.dec_0, dtype=np.float64)
+        dx, dy = self.offsets(x, y)
         return np.zeros(
             np.broadcast_shapes(dx.shape, dy.shape, self.gamma1.shape, self.gamma2.shape)
         )
 
     def potential(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
         """Lensing potential at (x, y) in arcsec. Unit: arcsec^2."""
-        return shear_potential(x, y, self.gamma1, self.gamma2, self.ra_0, self.dec_0)
+        dx, dy = self.offsets(x, y)
+        return 0.5 * (self.gamma1 * (dx * dx - dy * dy) + 2.0 * self.gamma2 * dx * dy)

@@ -1,9 +1,9 @@
 """Singular isothermal ellipsoid (lenstronomy ``SIE``, i.e. its NIE with core -> 0).
 
 Parameters (lenstronomy's): theta_E (the product-averaged Einstein radius), e1, e2, centre.
-Axis ratio and orientation as PHYSICS.md: ``|e| = sqrt(e1^2 + e2^2)`` (clamped to
-``E_MAX`` like lenstronomy), ``q = (1 - |e|) / (1 + |e|)``, ``phi = atan2(e2, e1) / 2``
-(major axis, from +x toward +y). In the frame rotated by phi,
+Axis ratio and orientation as docs/physics.md and `darklens.physics.ellipticity`:
+``|e| = sqrt(e1^2 + e2^2)`` (clamped to ``E_MAX`` like lenstronomy), ``q = (1 - |e|) / (1 + |e|)``,
+``phi = atan2(e2, e1) / 2`` (major axis, from +x toward +y). In the frame rotated by phi,
 
     kappa = (theta_E / 2) / sqrt(q x'^2 + y'^2 / q) = b / (2 psi),
     b = theta_E sqrt(q),  psi = sqrt(q^2 x'^2 + y'^2),
@@ -25,58 +25,21 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..ellipticity import clamped_modulus, ellipticity_to_phi_q
 from .base import R_MIN_ARCSEC, FloatArray, LensProfile, clamp_radius
-
-#: Largest ellipticity modulus |e| used (lenstronomy's ``ellipticity2phi_q`` clamp).
-#: Unit: dimensionless.
-E_MAX = 0.9999
 
 #: Floor on u = sqrt(1 - q^2). Below it arctan(u t)/u and artanh(u t)/u equal t to
 #: double precision (|t| <= 1/q). Unit: dimensionless.
 U_MIN = 1e-8
 
 
-def ellipticity_to_phi_q(e1: ArrayLike, e2: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Orientation phi (radian, major axis from +x toward +y) and axis ratio q (minor/major).
-
-    Same convention as lenstronomy's ``param_util.ellipticity2phi_q``. Units: radian,
-    dimensionless.
-    """
-    ecc = np.minimum(np.hypot(e1, e2), E_MAX)
-    return np.arctan2(e2, e1) / 2.0, (1.0 - ecc) / (1.0 + ecc)
-
-
-def _major_axis_frame(x, y, e1, e2, center_x, center_y):
-    """Rotated offsets (x', y') in arcsec, cos/sin of phi, q, u, b/theta_E factor."""
-    ecc = np.minimum(np.hypot(e1, e2), E_MAX)
-    q = (1.0 - ecc) / (1.0 + ecc)
-    u = np.maximum(2.0 * np.sqrt(ecc) / (1.0 + ecc), U_MIN)
-    phi = np.arctan2(e2, e1) / 2.0
-    cos, sin = np.cos(phi), np.sin(phi)
-    dx = np.subtract(x, center_x, dtype=np.float64)
-    dy = np.subtract(y, center_y, dtype=np.float64)
-    xr = cos * dx + sin * dy
-    yr = cos * dy - sin * dx
-    return xr, yr, cos, sin, q, u
-
-
-def sie_deflection(
-    x: ArrayLike,
-    y: ArrayLike,
-    theta_E: ArrayLike,
-    e1: ArrayLike,
-    e2: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> tuple[FloatArray, FloatArray]:
-    """SIE deflection. Units: x, y, theta_E, centre and output in arcsec; e1, e2 dimensionless."""
-    xr, yr, cos, sin, q, u = _major_axis_frame(x, y, e1, e2, center_x, center_y)
-    psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
-    scale = theta_E * np.sqrt(q) / u
-    ax = scale * np.arctan(u * xr / psi)
-    v = u * yr / psi
-    ay = scale * 0.5 * np.log1p(2.0 * v / (1.0 - v))  # artanh(v), |v| < 1
-    return cos * ax - sin * ay, sin * ax + cos * ay
+def _shape_constants(e1: ArrayLike, e2: ArrayLike):
+    """cos phi, sin phi, q and u = sqrt(1 - q^2) (computed from |e|, floored at U_MIN) of the
+    ellipticity (e1, e2). Unit: dimensionless."""
+    phi, q = ellipticity_to_phi_q(e1, e2)
+    modulus = clamped_modulus(e1, e2)
+    u = np.maximum(2.0 * np.sqrt(modulus) / (1.0 + modulus), U_MIN)
+    return np.cos(phi), np.sin(phi), q, u
 
 
 #: Interpolation constant c(|e|) of the SIE deflection, at |e| = 0, 0.05, ..., 0.9: 6-point
@@ -116,14 +79,10 @@ def sie_deflection_inplace(
     center_x: float,
     center_y: float,
 ) -> tuple[FloatArray, FloatArray]:
-    """`sie_deflection` for scalar parameters at x, y [arcsec] (broadcast against each other)
+    """`SIE.deflection` for scalar parameters at x, y [arcsec] (broadcast against each other)
     in float64, with fewer temporaries, and
     artanh(v) as 0.5 ln((1 + v) / (1 - v)) (the same to ~1e-16 absolute). Unit: arcsec."""
-    ecc = min(float(np.hypot(e1, e2)), E_MAX)
-    q = (1.0 - ecc) / (1.0 + ecc)
-    u = max(2.0 * np.sqrt(ecc) / (1.0 + ecc), U_MIN)
-    phi = np.arctan2(e2, e1) / 2.0
-    cos, sin = float(np.cos(phi)), float(np.sin(phi))
+    cos, sin, q, u = (float(value) for value in _shape_constants(e1, e2))
     scale = float(theta_E) * np.sqrt(q) / u
     shape = np.broadcast_shapes(np.shape(x), np.shape(y))
     dx = np.subtract(x, center_x, out=np.empty(shape))
@@ -151,35 +110,6 @@ def sie_deflection_inplace(
     ay = np.multiply(xr, sin, out=xr)
     ay += cos * psi
     return ax, ay
-
-
-def sie_convergence(
-    x: ArrayLike,
-    y: ArrayLike,
-    theta_E: ArrayLike,
-    e1: ArrayLike,
-    e2: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> FloatArray:
-    """SIE convergence (analytic); x, y, theta_E, centre in arcsec. Unit: dimensionless."""
-    xr, yr, _, _, q, _ = _major_axis_frame(x, y, e1, e2, center_x, center_y)
-    psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
-    return 0.5 * theta_E * np.sqrt(q) / psi
-
-
-def sie_potential(
-    x: ArrayLike,
-    y: ArrayLike,
-    theta_E: ArrayLike,
-    e1: ArrayLike,
-    e2: ArrayLike,
-    center_x: ArrayLike = 0.0,
-    center_y: ArrayLike = 0.0,
-) -> FloatArray:
-    """SIE lensing potential (dx alpha_x + dy alpha_y). Unit: arcsec^2."""
-    ax, ay = sie_deflection(x, y, theta_E, e1, e2, center_x, center_y)
-    return np.subtract(x, center_x) * ax + np.subtract(y, center_y) * ay
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -215,14 +145,31 @@ class SIE(LensProfile):
         "center_y": 100.0,
     }
 
+    def _major_axis_offsets(self, x: ArrayLike, y: ArrayLike):
+        """Offsets (x', y') from the centre in the frame of the major axis, cos phi, sin phi,
+        q and u (module docstring). Units: x', y' in arcsec, the rest dimensionless."""
+        cos, sin, q, u = _shape_constants(self.e1, self.e2)
+        dx = np.subtract(x, self.center_x, dtype=np.float64)
+        dy = np.subtract(y, self.center_y, dtype=np.float64)
+        return cos * dx + sin * dy, cos * dy - sin * dx, cos, sin, q, u
+
     def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Deflection (alpha_x, alpha_y) at (x, y); 0 at the exact centre. Unit: arcsec."""
-        return sie_deflection(x, y, self.theta_E, self.e1, self.e2, self.center_x, self.center_y)
+        xr, yr, cos, sin, q, u = self._major_axis_offsets(x, y)
+        psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
+        scale = self.theta_E * np.sqrt(q) / u
+        ax = scale * np.arctan(u * xr / psi)
+        v = u * yr / psi
+        ay = scale * 0.5 * np.log1p(2.0 * v / (1.0 - v))  # artanh(v), |v| < 1
+        return cos * ax - sin * ay, sin * ax + cos * ay
 
     def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
         """Convergence at (x, y) in arcsec; finite at the centre. Unit: dimensionless."""
-        return sie_convergence(x, y, self.theta_E, self.e1, self.e2, self.center_x, self.center_y)
+        xr, yr, _, _, q, _ = self._major_axis_offsets(x, y)
+        psi = clamp_radius(np.sqrt(q * q * xr * xr + yr * yr))
+        return 0.5 * self.theta_E * np.sqrt(q) / psi
 
     def potential(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
-        """Lensing potential at (x, y) in arcsec. Unit: arcsec^2."""
-        return sie_potential(x, y, self.theta_E, self.e1, self.e2, self.center_x, self.center_y)
+        """Lensing potential dx alpha_x + dy alpha_y at (x, y) in arcsec. Unit: arcsec^2."""
+        ax, ay = self.deflection(x, y)
+        return np.subtract(x, self.center_x) * ax + np.subtract(y, self.center_y) * ay

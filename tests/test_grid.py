@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from darklens.physics.cosmology import DEFAULT_COSMOLOGY, concentration_subhalo
 from darklens.physics.lensing import TNFW, PointMass, population_deflection
-from darklens.physics.lensing.grid import MARGIN, grid_population_deflection, lagrange_upsample
+from darklens.physics.lensing.grid import MARGIN, PopulationGrid, lagrange_upsample
 from darklens.physics.sampling import power_law_masses, uniform_in_disk
 
 N, S, PIXEL = 48, 4, 0.08
@@ -13,6 +13,14 @@ N, S, PIXEL = 48, 4, 0.08
 def _rays():
     ray = (np.arange(N * S) - 0.5 * (N * S - 1)) * PIXEL / S
     return np.meshgrid(ray, ray)
+
+
+def _grid_deflection(profile, params, tolerance):
+    """The fast path: far field interpolated from the pixel centres, near fields added."""
+    grid = PopulationGrid(profile, params, N, PIXEL, S, tolerance)
+    alpha = lagrange_upsample(grid.far, S)
+    grid.add_near(alpha)
+    return alpha[0], alpha[1]
 
 
 def _population(profile, n, mass_range, seed):
@@ -39,22 +47,30 @@ def test_grid_deflection_within_tolerance_of_the_exact_sum(profile, n, mass_rang
     params = _population(profile, n, mass_range, seed)
     x, y = _rays()
     for tolerance in (1e-6, 1e-5):
-        ax, ay = grid_population_deflection(profile, params, N, PIXEL, S, tolerance)
+        ax, ay = _grid_deflection(profile, params, tolerance)
         ex, ey = population_deflection(profile, params, x, y)
         assert np.hypot(ax - ex, ay - ey).max() < tolerance
 
 
-def test_other_profiles_and_empty_populations_are_exact():
-    from darklens.physics.lensing import NFW
-
-    params = {"Rs": np.array([0.3]), "alpha_Rs": np.array([0.01])}
-    params.update(center_x=np.array([0.1]), center_y=np.array([-0.2]))
-    x, y = _rays()
-    ax, _ = grid_population_deflection(NFW, params, N, PIXEL, S)
-    np.testing.assert_array_equal(ax, population_deflection(NFW, params, x, y)[0])
+def test_empty_population_has_no_deflection():
     empty = {"theta_E": np.zeros(0), "center_x": np.zeros(0), "center_y": np.zeros(0)}
-    ax, ay = grid_population_deflection(PointMass, empty, N, PIXEL, S)
+    ax, ay = _grid_deflection(PointMass, empty, 1e-5)
     assert ax.shape == (N * S, N * S) and not ax.any() and not ay.any()
+
+
+def test_only_point_masses_and_one_tnfw_truncation_have_a_fast_path():
+    from darklens.physics.lensing import NFW
+    from darklens.physics.lensing.grid import RadialPopulation
+
+    nfw = {"Rs": np.array([0.3]), "alpha_Rs": np.array([0.01])}
+    assert not RadialPopulation.supports(NFW, nfw)
+    with pytest.raises(ValueError, match="no fast path"):
+        RadialPopulation(NFW, {**nfw, "center_x": 0.0, "center_y": 0.0})
+    mixed = {"Rs": np.array([0.1, 0.2]), "alpha_Rs": np.array([0.01, 0.01])}
+    mixed.update(r_trunc=np.array([1.0, 1.0]), center_x=np.zeros(2), center_y=np.zeros(2))
+    assert not RadialPopulation.supports(TNFW, mixed)
+    with pytest.raises(ValueError, match="one r_trunc / Rs"):
+        RadialPopulation(TNFW, mixed)
 
 
 @pytest.mark.parametrize("factor", [1, 2, 3, 4, 5])

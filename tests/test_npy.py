@@ -1,4 +1,5 @@
-"""Own images in DeepLense's layout ({root}/{class}/*.npy) -> darklens class files -> workflow."""
+"""io.npy: own images in DeepLense's layout ({root}/{class}/*.npy) -> darklens class files ->
+workflow."""
 
 import json
 import subprocess
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from darklens import CLASS_NAMES
 from darklens.io.class_files import DataError, read_image_file
-from darklens.io.importing import import_class
+from darklens.io.npy import import_class
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 16

@@ -5,15 +5,11 @@ import numpy as np
 import pytest
 import torch
 from darklens import CLASS_NAMES
+from darklens.io.tables import prediction_columns
 from darklens.learning.channels import build_channels
-from darklens.learning.predict import load_checkpoint, predict_images
-from darklens.learning.train import (
-    HISTORY_COLUMNS,
-    RESUME_FILE,
-    TrainConfig,
-    prediction_columns,
-    train,
-)
+from darklens.learning.checkpoint import RESUME_FILE, load_checkpoint
+from darklens.learning.predict import predict_images
+from darklens.learning.train import HISTORY_COLUMNS, TrainConfig, config_from_spec, train
 
 SIZE = 16
 SIGMA_PX = 1.5
@@ -111,8 +107,9 @@ def test_writes_all_outputs(run, toy):
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(metrics))
     assert on_disk["n_test"] == len(split["test"]) == on_disk["n"]
-    assert on_disk["n_train"] == len(split["train"]) and on_disk["n_parameters"] > 0
-    assert 1 <= on_disk["best_epoch"] <= 4
+    # plain_cnn, 2 channels, 16 px: convs 2*16*9+16, 16*32*9+32, 32*64*9+64, then Linear
+    # 64*2*2 -> 128 and 128 -> 3, weights and biases
+    assert on_disk["n_train"] == len(split["train"]) and on_disk["n_parameters"] == 56_723
 
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["architecture"] == "plain_cnn" and ckpt["in_channels"] == 2
@@ -122,7 +119,8 @@ def test_writes_all_outputs(run, toy):
     assert ckpt["config"]["seed"] == 1
     assert {"optimizer_state", "rng_state", "best_val_acc", "darklens_version"} <= set(ckpt)
     best_row = max(history, key=lambda r: (float(r["val_acc"]), -float(r["val_loss"])))
-    assert int(best_row["epoch"]) == ckpt["epoch"]
+    assert int(best_row["epoch"]) == ckpt["epoch"] == on_disk["best_epoch"]
+    assert on_disk["best_val_acc"] == float(best_row["val_acc"])
 
 
 def test_learns_easy_task(run):
@@ -201,12 +199,6 @@ def test_unknown_device_raises(toy, tmp_path):
         train(x, y, split, config(device="tpu"), tmp_path, log=lambda _: None)
 
 
-def test_checkpoint_loads_with_weights_only(run):
-    out, _, _ = run
-    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert ckpt["rng_state"]["numpy_flips"]["bit_generator"] == "PCG64"
-
-
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
@@ -281,3 +273,21 @@ def test_resume_file_of_another_run_is_ignored(toy, tmp_path, change):
     assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1", "2", "3"]
     train(x, y, split, cfg, tmp_path / "straight", log=lambda _: None)
     same_outputs(tmp_path / "straight", run)
+
+
+def test_config_from_spec_keeps_the_smoothing_only_with_a_residual_channel():
+    training = {
+        "epochs": 3,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,
+        "device": "cpu",
+    }
+    spec = {"architecture": "plain_cnn", "channels": ["image"]}
+    cfg = config_from_spec(spec, training, 5, 2, ["a", "b"], SIGMA_PX)
+    assert cfg.smoothing_sigma_px is None and not cfg.augment_flips and cfg.mixed_precision
+    assert (cfg.epochs, cfg.batch_size, cfg.seed, cfg.threads) == (3, 16, 5, 2)
+    spec = {**spec, "channels": ["image", "residual"], "augment_flips": True}
+    cfg = config_from_spec(spec, {**training, "mixed_precision": False}, 5, 2, ["a", "b"], 2.0)
+    assert cfg.smoothing_sigma_px == 2.0 and cfg.augment_flips and not cfg.mixed_precision
+    assert cfg.channels == ["image", "residual"] and cfg.class_names == ["a", "b"]

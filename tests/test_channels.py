@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from darklens.learning.channels import build_channels, residual
+from darklens.learning.channels import build_channels, residual, write_features
 
 
 def test_residual_of_flat_image_is_zero_and_keeps_point_sources():
@@ -26,3 +26,24 @@ def test_bad_arguments():
         residual(np.zeros((4, 4)), 0.0)
     with pytest.raises(ValueError, match="unknown channel"):
         build_channels(np.zeros((1, 4, 4)), ["colour"], 1.0)
+
+
+def test_write_features_stores_the_residual_and_its_provenance(tmp_path):
+    import h5py
+    from darklens.io.class_files import read_residual, write_image_file
+
+    images = np.random.default_rng(1).normal(size=(3, 16, 16)).astype(np.float32)
+    data = {
+        "images": images,
+        "image_index": np.arange(3),
+        "params": {"snr": np.ones(3)},
+        "subhalos": {},
+        "subhalo_offsets": np.zeros(4, dtype=np.int64),
+    }
+    write_image_file(tmp_path / "cdm.h5", data, {"class_name": "cdm"})
+    n = write_features(tmp_path / "cdm.h5", tmp_path / "features.h5", 1.5)
+    assert n == 3
+    np.testing.assert_array_equal(read_residual(tmp_path / "features.h5", 3), residual(images, 1.5))
+    with h5py.File(tmp_path / "features.h5") as handle:
+        assert handle.attrs["source_file"] == str(tmp_path / "cdm.h5")
+        assert handle.attrs["config"] == '{"features": {"smoothing_sigma_px": 1.5}}'

@@ -1,18 +1,21 @@
+"""io.class_files: the HDF5 class, shard and features files, their readers' checks."""
+
 import h5py
 import numpy as np
 import pytest
+from darklens import __version__
 from darklens.io.class_files import (
     DataError,
+    class_counts,
     merge_shards,
+    read_class_name,
     read_image_file,
     read_images,
+    read_params,
     read_residual,
     write_features_file,
     write_image_file,
 )
-from darklens.io.split_file import read_split, write_split
-from darklens.learning.dataset import load_training_set
-from darklens.learning.split import stratified_split
 
 
 def fake_shard(start, n, size=8, n_sub=2):
@@ -34,7 +37,7 @@ def test_round_trip_keeps_dtype_layout_and_provenance(tmp_path):
     np.testing.assert_array_equal(data["images"], shard["images"])
     assert data["images"].dtype == np.float32
     assert data["attrs"]["seed"] == 3 and data["attrs"]["config"] == '{"a": 1}'
-    assert "darklens_version" in data["attrs"]
+    assert data["attrs"]["darklens_version"] == __version__ and data["attrs"]["n_images"] == 5
     with h5py.File(path) as handle:
         assert handle["images"].compression == "gzip"
         assert handle["images"].chunks is not None
@@ -98,52 +101,52 @@ def test_features_file_checks_length(tmp_path):
         read_residual(path, 4)
 
 
-def test_split_is_stratified_disjoint_and_seeded(tmp_path):
-    counts = {"no_sub": 100, "cdm": 100, "axion": 100}
-    fractions = {"train": 0.7, "val": 0.15, "test": 0.15}
-    split = stratified_split(counts, fractions, seed=5)
-    assert stratified_split(counts, fractions, seed=5) == split
-    assert stratified_split(counts, fractions, seed=6)["test"] != split["test"]
-    for name, expected in (("train", 70), ("val", 15), ("test", 15)):
-        indices = np.asarray(split[name])
-        per_class = np.bincount(indices // 100, minlength=3)
-        assert per_class.tolist() == [expected] * 3
-    path = tmp_path / "split.json"
-    write_split(path, split)
-    loaded = read_split(path, counts)
-    assert sum(len(v) for v in loaded.values()) == 300
-    with pytest.raises(DataError, match="class counts"):
-        read_split(path, {"no_sub": 100, "cdm": 100, "axion": 99})
+def test_first_images_only(tmp_path):
+    shard = fake_shard(0, 5)
+    path = tmp_path / "s.h5"
+    write_image_file(path, shard, {"class_name": "cdm"})
+    np.testing.assert_array_equal(read_images(path, count=2), shard["images"][:2])
+    write_features_file(tmp_path / "f.h5", shard["images"], {})
+    np.testing.assert_array_equal(read_residual(tmp_path / "f.h5", 5, count=3), shard["images"][:3])
 
 
-def test_overlapping_split_file_is_rejected(tmp_path):
-    path = tmp_path / "bad.json"
-    path.write_text('{"train": [0, 1], "val": [1], "test": [2], "counts": {"a": 3}}')
-    with pytest.raises(DataError, match="more than one split"):
-        read_split(path)
+def test_params_without_images(tmp_path):
+    shard = fake_shard(0, 5)
+    path = tmp_path / "s.h5"
+    write_image_file(path, shard, {"class_name": "axion"})
+    params = read_params(path)
+    assert sorted(params) == ["snr", "theta_E"]
+    np.testing.assert_array_equal(params["snr"], shard["params"]["snr"])
+    assert list(read_params(path, ["theta_E"])) == ["theta_E"]
+    np.testing.assert_array_equal(read_params(path, count=2)["snr"], shard["params"]["snr"][:2])
+    assert read_class_name(path) == "axion"
+    with pytest.raises(DataError, match=r"no parameter\(s\) substructure_chi"):
+        read_params(path, ["substructure_chi"])
+    with pytest.raises(DataError, match="file not found"):
+        read_params(tmp_path / "missing.h5")
 
 
-def test_load_dataset_stacks_channels_and_labels(tmp_path):
-    images, residuals = {}, {}
-    for k, name in enumerate(("no_sub", "cdm", "axion")):
-        images[name] = tmp_path / f"{name}.h5"
-        shard = fake_shard(0, 3)
-        shard["images"][:] = k
-        write_image_file(images[name], shard, {"class_name": name})
-        residuals[name] = tmp_path / f"res_{name}.h5"
-        write_features_file(residuals[name], np.full((3, 8, 8), -k, np.float32), {})
-    x, y, counts = load_training_set(images, residuals, ["image", "residual"])
-    assert x.shape == (9, 2, 8, 8) and x.dtype == np.float32
-    assert y.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert np.all(x[y == 2, 0] == 2) and np.all(x[y == 2, 1] == -2)
-    assert counts == {"no_sub": 3, "cdm": 3, "axion": 3}
+def test_params_must_be_one_value_per_image(tmp_path):
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as handle:
+        handle["images"] = np.zeros((3, 4, 4), np.float32)
+        handle["params/snr"] = np.zeros(2)
+    with pytest.raises(DataError, match=r"not one value for each of 3 images"):
+        read_params(path)
+    with h5py.File(path, "w") as handle:
+        handle["images"] = np.zeros((3, 4, 4), np.float32)
+    with pytest.raises(DataError, match="no '/params' group"):
+        read_params(path)
+    with pytest.raises(DataError, match="no class_name"):
+        read_class_name(path)
 
 
-def test_load_dataset_checks_class_names_even_without_the_image_channel(tmp_path):
-    images = {"no_sub": tmp_path / "no_sub.h5", "cdm": tmp_path / "cdm.h5"}
-    residuals = {name: tmp_path / f"res_{name}.h5" for name in images}
-    for name in images:
-        write_image_file(images[name], fake_shard(0, 3), {"class_name": "no_sub"})
-        write_features_file(residuals[name], np.zeros((3, 8, 8), np.float32), {})
-    with pytest.raises(DataError, match="expected 'cdm'"):
-        load_training_set(images, residuals, ["residual"])
+def test_class_counts_read_the_image_shapes(tmp_path):
+    paths = {}
+    for name, n in (("no_sub", 3), ("cdm", 5)):
+        paths[name] = tmp_path / f"{name}.h5"
+        write_image_file(paths[name], fake_shard(0, n), {"class_name": name})
+    assert class_counts(paths) == {"no_sub": 3, "cdm": 5}
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    with pytest.raises(DataError, match="not a darklens class file"):
+        class_counts({"axion": tmp_path / "junk.h5"})

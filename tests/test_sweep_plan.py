@@ -1,0 +1,127 @@
+"""Sweep planning (darklens.evaluation.sweep.SweepPlan): which main files each point reuses, its
+own files, its training inputs and the manifest of `darklens sweep-collect`."""
+
+import copy
+
+import pytest
+from darklens import CLASS_NAMES
+from darklens.config import ConfigError, validate_config
+from darklens.evaluation.sweep import SweepPlan
+
+MAIN_CLASS_FILES = [f"data/{cls}.h5" for cls in CLASS_NAMES]
+MAIN_FEATURES = [f"data/features/{cls}.h5" for cls in CLASS_NAMES]
+
+
+def plan(config: dict, **sweep) -> SweepPlan:
+    config = copy.deepcopy(config)
+    config["sweep"] = {"enabled": True, **sweep}
+    return SweepPlan(validate_config(config), CLASS_NAMES)
+
+
+def class_files(sweep: SweepPlan, point: str) -> list[str]:
+    return [sweep.class_file(point, cls) for cls in CLASS_NAMES]
+
+
+def features_files(sweep: SweepPlan, point: str) -> list[str]:
+    return [sweep.features_file(point, cls) for cls in CLASS_NAMES]
+
+
+def test_a_cdm_setting_resimulates_only_cdm(tiny_config):
+    """tests/tiny.yaml: n_subhalos.mean is 10 in the main config, so point 10 reuses everything."""
+    sweep = plan(tiny_config, parameter="simulation.classes.cdm.n_subhalos.mean", values=[2, 10])
+    assert list(sweep.points) == ["2", "10"]
+    assert class_files(sweep, "2") == ["data/no_sub.h5", "data/sweep/2/cdm.h5", "data/axion.h5"]
+    assert features_files(sweep, "2") == [
+        "data/features/no_sub.h5",
+        "data/sweep/2/features/cdm.h5",
+        "data/features/axion.h5",
+    ]
+    assert sweep.split_file("2") == "data/split.json"
+    assert sweep.run_dir("2", "physics", 0) == "results/sweep/2/runs/physics/seed_0"
+    assert class_files(sweep, "10") == MAIN_CLASS_FILES
+    assert features_files(sweep, "10") == MAIN_FEATURES
+    assert sweep.run_dir("10", "physics", 1) == "results/runs/physics/seed_1"
+    assert sweep.swept_class_files() == ["data/sweep/2/cdm.h5", "data/cdm.h5"]
+
+
+def test_a_features_setting_reuses_the_images_and_the_split(tiny_config):
+    sweep = plan(tiny_config, parameter="features.smoothing_sigma_px", values=[1.5, 3.0])
+    assert list(sweep.points) == ["1.5", "3"]
+    assert class_files(sweep, "3") == MAIN_CLASS_FILES
+    assert features_files(sweep, "3") == [f"data/sweep/3/features/{c}.h5" for c in CLASS_NAMES]
+    assert sweep.split_file("3") == "data/split.json"
+    assert sweep.run_dir("3", "baseline", 0) == "results/sweep/3/runs/baseline/seed_0"
+    assert features_files(sweep, "1.5") == MAIN_FEATURES  # the main value
+    assert sweep.run_dir("1.5", "baseline", 0) == "results/runs/baseline/seed_0"
+    assert sweep.swept_class is None and sweep.swept_class_files() == []
+
+
+def test_a_training_setting_retrains_on_the_main_data(tiny_config):
+    sweep = plan(tiny_config, parameter="training.epochs", values=[3])
+    assert sweep.training_inputs("3", "physics") == {
+        "images": MAIN_CLASS_FILES,
+        "split": "data/split.json",
+        "residuals": MAIN_FEATURES,
+    }
+    assert sweep.run_dir("3", "physics", 0) == "results/sweep/3/runs/physics/seed_0"
+
+
+def test_a_common_setting_resimulates_every_class_and_resplits(tiny_config):
+    sweep = plan(tiny_config, parameter="simulation.images_per_class", values=[60])
+    assert class_files(sweep, "60") == [f"data/sweep/60/{c}.h5" for c in CLASS_NAMES]
+    assert sweep.split_file("60") == "data/sweep/60/split.json"
+    assert sweep.shard_files("60", "cdm", 3) == [
+        f"data/sweep/60/shards/cdm/{shard}.h5" for shard in range(3)
+    ]
+
+
+def test_only_residual_models_read_residuals(tiny_config):
+    sweep = plan(tiny_config, parameter="simulation.instrument.psf_fwhm_arcsec", values=[0.3])
+    inputs = sweep.training_inputs("0.3", "baseline")
+    assert inputs == {
+        "images": [f"data/sweep/0.3/{c}.h5" for c in CLASS_NAMES],
+        "split": "data/split.json",
+    }
+    residuals = sweep.training_inputs("0.3", "baseline_residual")["residuals"]
+    assert residuals == [f"data/sweep/0.3/features/{c}.h5" for c in CLASS_NAMES]
+
+
+def test_manifest_lists_every_run_of_every_point(tiny_config):
+    sweep = plan(
+        tiny_config,
+        parameter="simulation.classes.cdm.n_subhalos.mean",
+        values=[2, 10],
+        models=["baseline"],  # no seeds: the sweep's seeds default to training.seeds
+    )
+    assert sweep.seeds == tiny_config["training"]["seeds"] == [0, 1]
+    manifest = sweep.manifest()
+    assert manifest["parameter"] == "simulation.classes.cdm.n_subhalos.mean"
+    assert manifest["class"] == "cdm"
+    assert [(p["point"], p["value"], p["class_file"]) for p in manifest["points"]] == [
+        ("2", 2, "data/sweep/2/cdm.h5"),
+        ("10", 10, "data/cdm.h5"),
+    ]
+    assert manifest["points"][0]["runs"] == [
+        {
+            "model": "baseline",
+            "seed": s,
+            "metrics": f"results/sweep/2/runs/baseline/seed_{s}/metrics.json",
+        }
+        for s in (0, 1)
+    ]
+    runs = [run["metrics"] for point in manifest["points"] for run in point["runs"]]
+    assert sweep.metrics_files() == runs
+    assert runs[2:] == [f"results/runs/baseline/seed_{s}/metrics.json" for s in (0, 1)]
+
+
+def test_disabled_sweep_plans_nothing(tiny_config):
+    config = copy.deepcopy(tiny_config)
+    config["sweep"]["enabled"] = False
+    sweep = SweepPlan(config, CLASS_NAMES)
+    assert sweep.points == {} and sweep.metrics_files() == [] and sweep.swept_class_files() == []
+    assert sweep.manifest()["points"] == []
+
+
+def test_plan_raises_the_sweep_errors(tiny_config):
+    with pytest.raises(ConfigError, match="sweep.models: 'vit'"):
+        plan(tiny_config, parameter="training.epochs", values=[3], models=["vit"])

@@ -1,0 +1,212 @@
+"""Comparisons of models over their runs: per-model means over seeds, the ablation grid, and
+the plan and results of the paired comparisons (`statistics.paired_bootstrap`).
+
+Inputs are the runs of `learning.train` (`runs/{model}/seed_{k}/predictions.csv` with its
+`metrics.json` alongside). The ablation grid puts each model whose input is `[image]` or
+`[image, residual]` in a row named by its architecture and flips and a column named by its
+channels; the residual effect is the paired difference between the two columns of a row, the
+architecture effect between a row and the row of the headline reference model in the same column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from darklens.evaluation.statistics import (
+    METRICS,
+    Comparison,
+    bootstrap_draws,
+    paired_bootstrap,
+    replicate_metrics,
+    seed_positions,
+    seed_t_test,
+)
+from darklens.io.tables import read_metrics, read_predictions, run_identity
+
+CHANNEL_COLUMNS = {("image",): "image", ("image", "residual"): "image + residual"}
+
+
+@dataclass
+class Run:
+    """The test predictions and metrics of one model and seed."""
+
+    model: str
+    seed: int
+    index: np.ndarray  # (n,) global image indices
+    labels: np.ndarray  # (n,) integer labels
+    probs: np.ndarray  # (n, K)
+    class_names: list[str]
+    metrics: dict
+
+
+def load_runs(prediction_paths) -> dict[tuple[str, int], Run]:
+    """Runs keyed by (model, seed) from `runs/{model}/seed_{k}/predictions.csv` paths;
+    metrics.json is read from the predictions' directory."""
+    runs = {}
+    for path in prediction_paths:
+        path = Path(path)
+        model, seed = run_identity(path)
+        index, labels, probs, names = read_predictions(path)
+        metrics = read_metrics(path.parent / "metrics.json")
+        runs[(model, seed)] = Run(model, seed, index, labels, probs, names, metrics)
+    return runs
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (NaN with one value), ignoring undefined (None)."""
+    array = np.array([_number(v) for v in values], dtype=float)
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return float("nan"), float("nan")
+    std = float(np.std(array, ddof=1)) if array.size > 1 else float("nan")
+    return float(np.mean(array)), std
+
+
+def summary_keys(class_names) -> list[str]:
+    return [
+        "accuracy",
+        "auc_macro_ovr",
+        *[f"auc_{c}" for c in class_names],
+        *[f"recall_{c}" for c in class_names],
+        "cdm_to_axion",
+        "axion_to_cdm",
+        "best_epoch",
+    ]
+
+
+def model_rows(runs: dict, specs: dict) -> list[dict]:
+    """A summary.csv row per model (in the order of `specs`) that has runs."""
+    rows = []
+    for model, spec in specs.items():
+        model_runs = sorted((r for (m, _), r in runs.items() if m == model), key=lambda r: r.seed)
+        if not model_runs:
+            continue
+        names = model_runs[0].class_names
+        row = {
+            "model": model,
+            "architecture": spec["architecture"],
+            "channels": "+".join(spec["channels"]),
+            "augment_flips": bool(spec.get("augment_flips", False)),
+            "n_parameters": model_runs[0].metrics.get("n_parameters"),
+            "n_seeds": len(model_runs),
+            "seeds": " ".join(str(r.seed) for r in model_runs),
+            "n_test": len(model_runs[0].labels),
+        }
+        for key in summary_keys(names):
+            mean, std = mean_std(r.metrics.get(key) for r in model_runs)
+            row[f"{key}_mean"], row[f"{key}_std"] = mean, std
+        rows.append(row)
+    return rows
+
+
+def _check_paired(run_a: Run, run_b: Run) -> None:
+    if not np.array_equal(run_a.index, run_b.index) or not np.array_equal(
+        run_a.labels, run_b.labels
+    ):
+        raise ValueError(
+            f"{run_a.model} and {run_b.model} (seed {run_a.seed}) were not scored on the same "
+            "test images; a paired comparison needs the same split"
+        )
+
+
+def compare(
+    runs: dict, pairs, n_bootstrap: int, confidence: float, seed: int
+) -> list[tuple[str, Comparison]]:
+    """Paired comparisons [(kind, Comparison)] for each (kind, model, reference) in `pairs` and
+    each metric, on the seeds both models share. The bootstrap draws are the same for all."""
+    pairs = [p for p in pairs if _seeds(runs, p[1]) and _seeds(runs, p[2])]
+    if not pairs:
+        return []
+    any_run = next(iter(runs.values()))
+    n_test = len(any_run.labels)
+    all_seeds = sorted({s for (_, s) in runs})
+    image_draws, uniforms = bootstrap_draws(n_test, len(all_seeds), n_bootstrap, seed)
+    cache: dict[tuple[str, int], dict] = {}
+
+    def replicates(model: str, run_seed: int) -> dict:
+        if (model, run_seed) not in cache:
+            run = runs[(model, run_seed)]
+            cache[(model, run_seed)] = replicate_metrics(run.labels, run.probs, image_draws)
+        return cache[(model, run_seed)]
+
+    out = []
+    for kind, model, reference in pairs:
+        seeds = sorted(set(_seeds(runs, model)) & set(_seeds(runs, reference)))
+        if not seeds:
+            continue
+        for s in seeds:
+            _check_paired(runs[(model, s)], runs[(reference, s)])
+        draws = seed_positions(uniforms, len(seeds))  # positions into `seeds`
+        for metric in METRICS:
+            per_a = [_number(runs[(model, s)].metrics[metric]) for s in seeds]
+            per_b = [_number(runs[(reference, s)].metrics[metric]) for s in seeds]
+            rep_a = np.stack([replicates(model, s)[metric] for s in seeds])
+            rep_b = np.stack([replicates(reference, s)[metric] for s in seeds])
+            effect, low, high, p = paired_bootstrap(per_a, per_b, rep_a, rep_b, draws, confidence)
+            comparison = Comparison(
+                model=model,
+                reference=reference,
+                metric=metric,
+                effect=effect,
+                ci_low=low,
+                ci_high=high,
+                confidence=confidence,
+                p_bootstrap=p,
+                p_seed_t_test=seed_t_test(per_a, per_b),
+                seeds_better=int(sum(a > b for a, b in zip(per_a, per_b, strict=True))),
+                n_seeds=len(seeds),
+                n_test=n_test,
+                n_bootstrap=n_bootstrap,
+            )
+            out.append((kind, comparison))
+    return out
+
+
+def _seeds(runs: dict, model: str) -> list[int]:
+    return sorted(s for (m, s) in runs if m == model)
+
+
+def ablation_grid(specs: dict) -> tuple[dict, list[str]]:
+    """{row label: {column label: model}} and the column labels, from the model specs."""
+    grid: dict[str, dict[str, str]] = {}
+    for model, spec in specs.items():
+        column = CHANNEL_COLUMNS.get(tuple(spec["channels"]))
+        if column is None:
+            continue
+        row = spec["architecture"] + (" + flips" if spec.get("augment_flips") else "")
+        grid.setdefault(row, {}).setdefault(column, model)
+    return grid, list(CHANNEL_COLUMNS.values())
+
+
+def comparison_plan(specs: dict, headline) -> list[tuple[str, str, str]]:
+    """(kind, model, reference) pairs: the headline, the ablation effects, and every other model
+    against the headline reference."""
+    model, reference = headline
+    plan = [("headline", model, reference)]
+    grid, columns = ablation_grid(specs)
+    for cells in grid.values():
+        if all(c in cells for c in columns):
+            plan.append(("residual effect", cells[columns[1]], cells[columns[0]]))
+    ref_row = next((r for r, cells in grid.items() if reference in cells.values()), None)
+    if ref_row is not None:
+        for row, cells in grid.items():
+            for column, cell_model in cells.items():
+                ref_model = grid[ref_row].get(column)
+                if row != ref_row and ref_model:
+                    plan.append(("architecture effect", cell_model, ref_model))
+    for other in specs:
+        if other != reference:
+            plan.append(("vs reference", other, reference))
+    seen, unique = set(), []
+    for kind, a, b in plan:
+        if (a, b) not in seen and a != b:
+            seen.add((a, b))
+            unique.append((kind, a, b))
+    return unique
