@@ -2,7 +2,7 @@
 # train baseline and physics-informed CNNs, and evaluate them. Rules live in workflow/rules/.
 from snakemake.utils import min_version
 
-min_version("8.20")
+min_version("9.27")
 
 
 configfile: "config.yaml"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.workflow
 
@@ -32,23 +33,44 @@ def dry_run(workdir: Path, *args: str, overlay: str = "") -> str:
     return result.stdout + result.stderr
 
 
-def training_resources(plan: str) -> list[dict[str, str]]:
-    """The resources line of each train_model job of a dry run."""
+def training_resources(plan: str, rule: str = "train_model") -> list[dict[str, str]]:
+    """The resources line of each job of `rule` (default train_model) of a dry run."""
     found = []
     for block in re.split(r"\n(?=\[|rule |localrule )", plan):
-        if block.lstrip().startswith("rule train_model"):
+        if block.lstrip().startswith(f"rule {rule}:"):
             line = re.search(r"resources: (.*)", block).group(1)
             found.append(dict(item.split("=", 1) for item in line.split(", ")))
     return found
 
 
+def training_rules() -> set[str]:
+    """train_model and every rule made from it (`use rule train_model as ...`)."""
+    text = "\n".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
+    return {"train_model", *re.findall(r"use rule train_model as (\w+)", text)}
+
+
+@pytest.mark.parametrize("profile", ["slurm", "kubernetes"])
+def test_profiles_give_every_training_rule_the_training_resources(profile):
+    """A rule made from train_model (the sweep's) needs its own set-resources entry."""
+    resources = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
+    resources = resources["set-resources"]
+    assert "sweep_train_model" in training_rules()
+    for rule in training_rules():
+        assert resources.get(rule) == resources["train_model"], rule
+
+
 def test_slurm_profile_plans_training_on_the_gpu_partition(tmp_path):
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         pytest.skip("snakemake-executor-plugin-slurm is not installed")
-    plan = dry_run(tmp_path, "--workflow-profile", str(REPO / "profiles" / "slurm"))
-    resources = training_resources(plan)
-    assert len(resources) == 8
-    for job in resources:
+    plan = dry_run(
+        tmp_path,
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        overlay="sweep: {enabled: true}\n",  # tests/tiny.yaml: point 2 trains 2 models
+    )
+    main, sweep = training_resources(plan), training_resources(plan, "sweep_train_model")
+    assert (len(main), len(sweep)) == (8, 2)
+    for job in main + sweep:
         assert job["slurm_partition"] == "gpu" and job["gpu"] == "1"
         assert job["cpus_per_task"] == "4" and job["runtime"] == "240"
     assert "slurm_partition=cpu" in plan  # every other rule
@@ -69,16 +91,19 @@ def test_kubernetes_profile_passes_a_dry_run(tmp_path):
 
 def test_training_jobs_hold_a_gpu_only_when_they_use_one(tmp_path):
     """`--resources gpu=N` (profiles/default: 1) then limits how many train on a GPU at once."""
+    # tests/tiny.yaml with its sweep: train_model and sweep_train_model jobs
     plans = {
-        device: training_resources(
-            dry_run(tmp_path / device, "--cores", "2", overlay=f"training: {{device: {device}}}\n")
+        device: dry_run(
+            tmp_path / device, "--cores", "2", overlay=f"training: {{device: {device}}}\n"
         )
         for device in ("cpu", "cuda")
     }
-    assert {job["gpu"] for job in plans["cpu"]} == {"0"}
-    assert {job["gpu"] for job in plans["cuda"]} == {"1"}
+    for rule in training_rules():
+        assert {job["gpu"] for job in training_resources(plans["cpu"], rule)} == {"0"}
+        assert {job["gpu"] for job in training_resources(plans["cuda"], rule)} == {"1"}
     # memory: 1500 MB plus 1.2 x the float32 training set (here 120 images of 32 x 32 px)
-    assert all(1500 <= int(job["mem_mb"]) <= 1502 for job in plans["cpu"])
+    jobs = training_resources(plans["cpu"]) + training_resources(plans["cpu"], "sweep_train_model")
+    assert len(jobs) == 10 and all(1500 <= int(job["mem_mb"]) <= 1502 for job in jobs)
 
 
 def test_auto_device_holds_a_gpu_where_the_driver_lists_one(monkeypatch, tmp_path):

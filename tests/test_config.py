@@ -1,23 +1,86 @@
+"""Config validation: defaults from the schema, one-line errors naming the key, the workflow's
+checks beyond the schema and the config views rules pass to the command line."""
+
 import copy
 
 import pytest
 import yaml
-from darklens.config import ConfigError, load_config, validate_config
+from darklens import CLASS_NAMES
+from darklens.config import (
+    ConfigError,
+    check_workflow_config,
+    load_config,
+    load_schema,
+    simulation_common,
+    training_settings,
+    validate_config,
+)
+
+MINIMAL = {"simulation": {}, "features": {}, "training": {}}
 
 
-def test_default_config_is_valid_and_has_required_keys(default_config):
-    assert default_config["training"]["epochs"] >= 1
-    assert isinstance(default_config["training"]["seeds"], list)
-    assert default_config["features"]["smoothing_sigma_px"] > 0
-    assert default_config["simulation"]["images_per_class"] == 500
-    assert default_config["simulation"]["instrument"]["n_pix"] == 64
+def schema_properties(schema: dict, path: tuple = ()):
+    """(dotted path, subschema) of every property the schema names, outer before inner."""
+    for name, subschema in schema.get("properties", {}).items():
+        yield (*path, name), subschema
+        yield from schema_properties(subschema, (*path, name))
 
 
-def test_defaults_are_filled_in():
-    config = validate_config({"simulation": {}, "features": {}, "training": {}})
-    assert config["simulation"]["instrument"]["supersampling"] == 4
-    assert config["training"]["models"]["physics"]["channels"] == ["image", "residual"]
-    assert config["training"]["models"]["baseline"]["augment_flips"] is False
+def lookup(config: dict, path: tuple):
+    for key in path:
+        config = config[key]
+    return config
+
+
+def leaves(config: dict, path: tuple = ()):
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
+
+
+def test_config_yaml_validates_keeping_every_value(repo, default_config):
+    raw = yaml.safe_load((repo / "config.yaml").read_text())
+    assert validate_config(raw) == default_config
+    assert validate_config(default_config) == default_config  # idempotent
+    for path, value in leaves(raw):  # defaults are added, no value given is changed
+        assert lookup(default_config, path) == value, ".".join(path)
+
+
+def test_the_schema_fills_every_default():
+    """Every property with a schema default takes it when absent (sections: their keys')."""
+    config = validate_config(MINIMAL)
+    filled = 0
+    for path, subschema in schema_properties(load_schema()):
+        if "default" not in subschema or "properties" in subschema:
+            continue
+        try:
+            parent = lookup(config, path[:-1])
+        except KeyError:
+            continue  # an optional section without a default of its own
+        assert parent[path[-1]] == subschema["default"], ".".join(path)
+        filled += 1
+    assert filled > 50
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        path
+        for path, subschema in schema_properties(load_schema())
+        if "minimum" in subschema and subschema.get("type") in ("integer", "number")
+    ],
+    ids=lambda path: ".".join(path),
+)
+def test_values_below_the_minimum_are_rejected_naming_the_key(default_config, path):
+    config = copy.deepcopy(default_config)
+    subschema = dict(schema_properties(load_schema()))[path]
+    lookup(config, path[:-1])[path[-1]] = subschema["minimum"] - 1
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    message = str(error.value)
+    assert message.startswith(f"config error at {'.'.join(path)}: ") and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -56,9 +119,40 @@ def test_unknown_key_is_rejected(default_config):
 
 def test_load_config_reads_yaml(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {"simulation": {"images_per_class": 30}, "features": {}, "training": {"epochs": 2}}
-        )
-    )
+    path.write_text(yaml.safe_dump({**MINIMAL, "simulation": {"images_per_class": 30}}))
+    assert load_config(path) == validate_config({**MINIMAL, "simulation": {"images_per_class": 30}})
     assert load_config(path)["simulation"]["images_per_class"] == 30
+
+
+def test_workflow_check_requires_evaluated_models_to_be_trained(default_config):
+    config = copy.deepcopy(default_config)
+    check_workflow_config(config, CLASS_NAMES)
+    del config["training"]["models"]["baseline"]  # evaluation.comparison names it
+    with pytest.raises(ConfigError, match=r"^config error at evaluation: 'baseline' is not in"):
+        check_workflow_config(config, CLASS_NAMES)
+
+
+def test_workflow_check_of_own_images(default_config, tmp_path):
+    config = copy.deepcopy(default_config)
+    config["import"]["root"] = str(tmp_path)
+    config["import"]["folders"] = {"no_sub": "none"}
+    for folder in ("none", "cdm"):
+        (tmp_path / folder).mkdir()
+    with pytest.raises(
+        ConfigError, match=f"^config error at import.root: no folder {tmp_path}/axion"
+    ):
+        check_workflow_config(config, CLASS_NAMES)
+    (tmp_path / "axion").mkdir()
+    with pytest.raises(ConfigError, match="^config error at sweep.enabled: imported images"):
+        check_workflow_config(config, CLASS_NAMES)  # config.yaml sweeps a simulation key
+    config["sweep"]["parameter"] = "training.epochs"
+    check_workflow_config(config, CLASS_NAMES)
+
+
+def test_config_views_hold_what_their_command_reads(default_config):
+    common = simulation_common(default_config)
+    assert "classes" not in common
+    assert common == {k: v for k, v in default_config["simulation"].items() if k != "classes"}
+    settings = training_settings(default_config)
+    assert set(settings) < set(default_config["training"])
+    assert not {"models", "seeds", "threads"} & set(settings)  # each is its own CLI option

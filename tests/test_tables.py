@@ -13,6 +13,7 @@ from darklens.io.tables import (
     run_identity,
     union_columns,
     write_csv,
+    write_metrics,
     write_predictions,
 )
 
@@ -115,3 +116,12 @@ def test_bad_predictions_files(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(DataError, match=match):
         read_predictions(path)
+
+
+def test_metrics_written_are_read_back_and_nan_is_refused(tmp_path):
+    metrics = {"accuracy": 0.5, "class_names": ["a", "b"], "auc_a": None}
+    write_metrics(tmp_path / "metrics.json", metrics)
+    assert read_metrics(tmp_path / "metrics.json") == metrics
+    with pytest.raises(ValueError):
+        write_metrics(tmp_path / "bad.json", {"accuracy": float("nan")})
+    assert not (tmp_path / "bad.json").exists()

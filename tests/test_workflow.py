@@ -216,6 +216,21 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_sweep_plans_only_what_its_points_change(tmp_path):
+    """tests/tiny.yaml sweeps cdm's n_subhalos.mean over [2, 10], 10 being the main value: only
+    point 2's cdm images, residuals and runs are new; everything else is the main files."""
+    plan = planned_outputs(tmp_path, "sweep: {enabled: true}\n")
+    assert plan["sweep_merge_class"] == {"data/sweep/2/cdm.h5"}
+    assert plan["sweep_residual_features"] == {"data/sweep/2/features/cdm.h5"}
+    assert "sweep_split_dataset" not in plan
+    runs = "results/sweep/2/runs/{}/seed_0/{}"
+    files = ("checkpoint.pt", "history.csv", "predictions.csv", "metrics.json")
+    assert plan["sweep_train_model"] == {
+        runs.format(model, name) for model in ("baseline", "physics") for name in files
+    }
+    assert plan["sweep_collect"] == {"results/sweep/sensitivity.csv"}
+
+
 @pytest.mark.parametrize("damage", ["corrupt", "nan"])
 def test_bad_shard_fails_merge_without_output(tiny_run, tmp_path, damage):
     workdir = tmp_path / "run"

@@ -101,6 +101,50 @@ def check_consistency(config: dict) -> None:
         )
 
 
+def check_workflow_config(config: dict, class_names) -> None:
+    """What the workflow needs beyond `validate_config`: the evaluated models are trained, and
+    with `import.root` set, every class has its folder and no simulation setting is swept."""
+    models = list(config["training"]["models"])
+    evaluation = config["evaluation"]
+    for model in [*evaluation["comparison"], evaluation["attribution_model"]]:
+        if model not in models:
+            raise ConfigError(
+                f"config error at evaluation: {model!r} is not in training.models ({models})"
+            )
+    if not config["import"]["root"]:
+        return
+    for cls in class_names:
+        folder = import_folder(config, cls)
+        if not Path(folder).is_dir():
+            raise ConfigError(f"config error at import.root: no folder {folder} for class {cls}")
+    sweep = config.get("sweep", {})
+    if sweep.get("enabled") and sweep.get("parameter", "").startswith("simulation"):
+        raise ConfigError(
+            "config error at sweep.enabled: imported images have no simulation settings to "
+            "sweep; set sweep.enabled: false (or sweep a features./training. key)"
+        )
+
+
+def import_folder(config: dict, cls: str) -> str:
+    """The folder of a class's own .npy images: {import.root}/{import.folders[cls] or cls}."""
+    section = config["import"]
+    return str(Path(section["root"]) / section["folders"].get(cls, cls))
+
+
+def simulation_common(config: dict) -> dict:
+    """The simulation settings shared by all classes (everything but `classes`)."""
+    return {k: v for k, v in config["simulation"].items() if k != "classes"}
+
+
+TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "device")
+TRAINING_KEYS += ("mixed_precision",)
+
+
+def training_settings(config: dict) -> dict:
+    """The `training` keys a training run reads (`darklens train --training`)."""
+    return {key: config["training"][key] for key in TRAINING_KEYS}
+
+
 def load_config(path: str | Path) -> dict:
     """Read a YAML config file and validate it."""
     with open(path) as handle:

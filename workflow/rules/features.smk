@@ -14,7 +14,7 @@ rule residual_features:
         mem_mb=2000,
         runtime=10,
     params:
-        smoothing_sigma_px=config["features"]["smoothing_sigma_px"],
+        smoothing_sigma_px=setting("features", "smoothing_sigma_px"),
     shell:
         "python -m darklens features --input {input} --output {output}"
         " --smoothing-sigma-px {params.smoothing_sigma_px} > {log} 2>&1"

@@ -21,7 +21,7 @@ if IMPORT["root"]:
             mem_mb=4000,
             runtime=30,
         params:
-            folder=lambda wildcards: import_folder(wildcards.cls),
+            folder=lambda wildcards: import_folder(config, wildcards.cls),
             allow_pickle="--allow-pickle" if IMPORT["allow_pickle"] else "",
         shell:
             "python -m darklens import --class {wildcards.cls} --folder {params.folder:q}"

@@ -146,11 +146,7 @@ rule attribution_maps:
         runtime=20,
     params:
         per_class=EVAL["attribution_images_per_class"],
-        residuals=lambda wildcards, input: (
-            f"--residuals {' '.join(input.residuals)}"
-            if "residuals" in input.keys()
-            else ""
-        ),
+        residuals=residuals_option,
     shell:
         "OMP_NUM_THREADS={threads} python -m darklens attribution --checkpoint {input.checkpoint}"
         " --split {input.split} --per-class {params.per_class} --images {input.images}"
@@ -179,9 +175,9 @@ rule gallery:
         mem_mb=1000,
         runtime=10,
     params:
-        seed=config["seed"],
-        common=lambda wildcards: simulation_common_json(),
-        class_settings=lambda wildcards: class_settings_json(wildcards.cls),
+        seed=setting("seed"),
+        common=simulation_json,
+        class_settings=class_settings_json,
     shell:
         "OMP_NUM_THREADS={threads} python -m darklens gallery --class {wildcards.cls}"
         " --seed {params.seed} --common {params.common:q}"

@@ -14,9 +14,9 @@ rule simulate_shard:
         mem_mb=1000,
         runtime=30,
     params:
-        seed=config["seed"],
-        common=lambda wildcards: simulation_common_json(),
-        class_settings=lambda wildcards: class_settings_json(wildcards.cls),
+        seed=setting("seed"),
+        common=simulation_json,
+        class_settings=class_settings_json,
     shell:
         "OMP_NUM_THREADS={threads} python -m darklens simulate --class {wildcards.cls}"
         " --shard {wildcards.shard} --seed {params.seed} --common {params.common:q}"
@@ -56,9 +56,9 @@ rule split_dataset:
         mem_mb=500,
         runtime=5,
     params:
-        seed=config["seed"],
-        images_per_class=SIM["images_per_class"],
-        fractions=canonical_json(config["split"]["fractions"]),
+        seed=setting("seed"),
+        images_per_class=setting("simulation", "images_per_class"),
+        fractions=setting("split", "fractions", as_json=True),
     shell:
         "python -m darklens split --images-per-class {params.images_per_class}"
         " --fractions {params.fractions:q} --seed {params.seed} --output {output} > {log} 2>&1"

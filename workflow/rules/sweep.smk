@@ -1,36 +1,23 @@
 # The sensitivity sweep: the rules of simulate.smk, features.smk and train.smk for one point of
-# `sweep` (wildcard `point`), with that point's config; inputs the point does not change are the
-# main files (common.smk: sweep_class_file, sweep_features_file, sweep_split_file, sweep_run_dir).
+# `sweep` (wildcard `point`), with threads and resources inherited; their params read the point's
+# config (common.smk: point_config). Inputs the point does not change are the main files
+# (darklens.evaluation.sweep.SweepPlan: class_file, features_file, split_file, run_dir).
 
 
 wildcard_constraints:
-    point="|".join(re.escape(p) for p in SWEEP) or "(?!)",
+    point="|".join(re.escape(p) for p in SWEEP.points) or "(?!)",
 
 
-rule sweep_simulate_shard:
+use rule simulate_shard as sweep_simulate_shard with:
     output:
         "data/sweep/{point}/shards/{cls}/{shard}.h5",
     log:
         "logs/sweep_simulate_shard/{point}/{cls}/{shard}.log",
     benchmark:
         "logs/benchmark/sweep_simulate_shard/{point}/{cls}/{shard}.tsv"
-    conda:
-        "../../envs/darklens.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    params:
-        seed=lambda wildcards: sweep_param(wildcards, "seed"),
-        common=lambda wildcards: sweep_param(wildcards, "common"),
-        class_settings=lambda wildcards: sweep_param(wildcards, "class_settings"),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m darklens simulate --class {wildcards.cls}"
-        " --shard {wildcards.shard} --seed {params.seed} --common {params.common:q}"
-        " --class-settings {params.class_settings:q} --output {output} > {log} 2>&1"
 
 
-rule sweep_merge_class:
+use rule merge_class as sweep_merge_class with:
     input:
         sweep_shard_files,
     output:
@@ -39,69 +26,33 @@ rule sweep_merge_class:
         "logs/sweep_merge_class/{point}/{cls}.log",
     benchmark:
         "logs/benchmark/sweep_merge_class/{point}/{cls}.tsv"
-    conda:
-        "../../envs/darklens.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    shell:
-        "python -m darklens merge --class {wildcards.cls} --output {output} {input} > {log} 2>&1"
 
 
-rule sweep_residual_features:
+use rule residual_features as sweep_residual_features with:
     input:
-        lambda wildcards: sweep_class_file(wildcards.point, wildcards.cls),
+        lambda wildcards: SWEEP.class_file(wildcards.point, wildcards.cls),
     output:
         "data/sweep/{point}/features/{cls}.h5",
     log:
         "logs/sweep_residual_features/{point}/{cls}.log",
     benchmark:
         "logs/benchmark/sweep_residual_features/{point}/{cls}.tsv"
-    conda:
-        "../../envs/darklens.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        smoothing_sigma_px=lambda wildcards: sweep_param(wildcards, "features")[
-            "smoothing_sigma_px"
-        ],
-    shell:
-        "python -m darklens features --input {input} --output {output}"
-        " --smoothing-sigma-px {params.smoothing_sigma_px} > {log} 2>&1"
 
 
-rule sweep_split_dataset:
+use rule split_dataset as sweep_split_dataset with:
     output:
         "data/sweep/{point}/split.json",
     log:
         "logs/sweep_split_dataset/{point}.log",
     benchmark:
         "logs/benchmark/sweep_split_dataset/{point}.tsv"
-    conda:
-        "../../envs/darklens.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    params:
-        seed=lambda wildcards: sweep_param(wildcards, "seed"),
-        images_per_class=lambda wildcards: sweep_param(wildcards, "simulation")[
-            "images_per_class"
-        ],
-        fractions=lambda wildcards: canonical_json(
-            sweep_param(wildcards, "split")["fractions"]
-        ),
-    shell:
-        "python -m darklens split --images-per-class {params.images_per_class}"
-        " --fractions {params.fractions:q} --seed {params.seed} --output {output} > {log} 2>&1"
 
 
-rule sweep_train_model:
+use rule train_model as sweep_train_model with:
     input:
-        unpack(sweep_training_inputs),
+        unpack(
+            lambda wildcards: SWEEP.training_inputs(wildcards.point, wildcards.model)
+        ),
     output:
         checkpoint="results/sweep/{point}/runs/{model}/seed_{seed}/checkpoint.pt",
         history="results/sweep/{point}/runs/{model}/seed_{seed}/history.csv",
@@ -111,29 +62,12 @@ rule sweep_train_model:
         "logs/sweep_train_model/{point}/{model}/seed_{seed}.log",
     benchmark:
         "logs/benchmark/sweep_train_model/{point}/{model}/seed_{seed}.tsv"
-    conda:
-        "../../envs/darklens.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=0,
-    params:
-        spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
-        training=lambda wildcards: sweep_param(wildcards, "training"),
-        residual_args=lambda wildcards: sweep_param(wildcards, "residual_args"),
-        out_dir=subpath(output.metrics, parent=True),
-    shell:
-        "python -m darklens train --model {wildcards.model} --model-spec {params.spec:q}"
-        " --training {params.training:q} --seed {wildcards.seed} --split {input.split}"
-        " --images {input.images} {params.residual_args} --threads {threads}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule sweep_collect:
     input:
-        metrics=sweep_metrics_files(),
-        images=sweep_class_files(),
+        metrics=SWEEP.metrics_files(),
+        images=SWEEP.swept_class_files(),
     output:
         "results/sweep/sensitivity.csv",
     log:
@@ -147,7 +81,7 @@ rule sweep_collect:
         mem_mb=500,
         runtime=5,
     params:
-        manifest=sweep_manifest(),
+        manifest=canonical_json(SWEEP.manifest()),
     shell:
         "python -m darklens sweep-collect --manifest {params.manifest:q} --output {output}"
         " > {log} 2>&1"

@@ -19,7 +19,7 @@ rule train_model:
         gpu=training_gpus(),
     params:
         spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
-        training=lambda wildcards: training_json(),
+        training=training_json,
         residual_args=residual_args,
         out_dir=subpath(output.metrics, parent=True),
     shell:

@@ -8,13 +8,17 @@ configuration reuses the main runs outright.
 
 A point is named by its value (`point_id`): 25 -> "25", 1e10 -> "1e+10", [1e-24, 1e-23] ->
 "1e-24_1e-23"; its files live under `data/sweep/{point}/` and `results/sweep/{point}/`.
+
+`SweepPlan` is the workflow's view of a sweep (workflow/rules/common.smk and sweep.smk): for each
+point, the file it reads for each input (its own or the main one), its runs and the manifest of
+`darklens sweep-collect`. It is a pure function of the validated config: no file is read.
 """
 
 from __future__ import annotations
 
 import copy
 
-from darklens.config import ConfigError, validate_config
+from darklens.config import ConfigError, simulation_common, validate_config
 
 SWEEPABLE_PREFIXES = ("simulation.", "features.", "training.")
 NOT_SWEEPABLE = ("training.models", "training.seeds", "training.threads", "training.device")
@@ -100,3 +104,135 @@ def sweep_points(config: dict) -> dict[str, dict]:
         except ConfigError as error:
             raise ConfigError(f"sweep value {value!r} of {parameter}: {error}") from None
     return points
+
+
+# The main workflow's files (workflow/rules/*.smk), which a point reuses when it changes nothing
+# they depend on; and a point's own files (workflow/rules/sweep.smk).
+MAIN_CLASS_FILE = "data/{cls}.h5"
+MAIN_FEATURES_FILE = "data/features/{cls}.h5"
+MAIN_SPLIT_FILE = "data/split.json"
+MAIN_RUN_DIR = "results/runs/{model}/seed_{seed}"
+POINT_SHARD_FILE = "data/sweep/{point}/shards/{cls}/{shard}.h5"
+POINT_CLASS_FILE = "data/sweep/{point}/{cls}.h5"
+POINT_FEATURES_FILE = "data/sweep/{point}/features/{cls}.h5"
+POINT_SPLIT_FILE = "data/sweep/{point}/split.json"
+POINT_RUN_DIR = "results/sweep/{point}/runs/{model}/seed_{seed}"
+
+# What a training run depends on: a point equal to the main config in these reuses its runs.
+TRAINING_SECTIONS = ("seed", "simulation", "features", "split", "training")
+
+
+def split_keys(config: dict) -> tuple:
+    """What the split file depends on."""
+    return config["seed"], config["simulation"]["images_per_class"], config["split"]
+
+
+def sections(config: dict, names) -> dict:
+    return {name: config[name] for name in names}
+
+
+class SweepPlan:
+    """The files of a sweep, from the main validated config (`points` as of `sweep_points`).
+
+    Raises ConfigError as `sweep_points` does when the sweep cannot run.
+    """
+
+    def __init__(self, config: dict, class_names):
+        self.config = config
+        self.class_names = tuple(class_names)
+        self.points = sweep_points(config)
+        sweep = config["sweep"]
+        self.parameter = sweep["parameter"]
+        self.models = list(sweep["models"])
+        self.seeds = list(sweep.get("seeds") or config["training"]["seeds"])
+        self.swept_class = swept_class(self.parameter)
+
+    def __bool__(self) -> bool:
+        return bool(self.points)
+
+    def same_class_data(self, point: str, cls: str) -> bool:
+        """Whether the point's images of a class equal the main ones (same draws, settings)."""
+        other, main = self.points[point], self.config
+        return (
+            other["seed"] == main["seed"]
+            and simulation_common(other) == simulation_common(main)
+            and other["simulation"]["classes"][cls] == main["simulation"]["classes"][cls]
+        )
+
+    def class_file(self, point: str, cls: str) -> str:
+        """A point's images of a class: the main file unless the point changes them."""
+        if self.same_class_data(point, cls):
+            return MAIN_CLASS_FILE.format(cls=cls)
+        return POINT_CLASS_FILE.format(point=point, cls=cls)
+
+    def features_file(self, point: str, cls: str) -> str:
+        """A point's residuals of a class: the main file unless the images or features change."""
+        same_features = self.points[point]["features"] == self.config["features"]
+        if self.same_class_data(point, cls) and same_features:
+            return MAIN_FEATURES_FILE.format(cls=cls)
+        return POINT_FEATURES_FILE.format(point=point, cls=cls)
+
+    def split_file(self, point: str) -> str:
+        if split_keys(self.points[point]) == split_keys(self.config):
+            return MAIN_SPLIT_FILE
+        return POINT_SPLIT_FILE.format(point=point)
+
+    def run_dir(self, point: str, model: str, seed: int) -> str:
+        """A point's run directory: the main run when the point changes nothing training sees."""
+        if sections(self.points[point], TRAINING_SECTIONS) == sections(
+            self.config, TRAINING_SECTIONS
+        ):
+            return MAIN_RUN_DIR.format(model=model, seed=seed)
+        return POINT_RUN_DIR.format(point=point, model=model, seed=seed)
+
+    def shard_files(self, point: str, cls: str, n_shards: int) -> list[str]:
+        """The shards of a point's class file (`n_shards` of the point's simulation settings)."""
+        return [
+            POINT_SHARD_FILE.format(point=point, cls=cls, shard=shard) for shard in range(n_shards)
+        ]
+
+    def training_inputs(self, point: str, model: str) -> dict:
+        """Inputs of a point's training run: images, split and (for a residual model) residuals."""
+        inputs = {
+            "images": [self.class_file(point, cls) for cls in self.class_names],
+            "split": self.split_file(point),
+        }
+        if "residual" in self.config["training"]["models"][model]["channels"]:
+            inputs["residuals"] = [self.features_file(point, cls) for cls in self.class_names]
+        return inputs
+
+    def runs(self, point: str) -> list[dict]:
+        return [
+            {
+                "model": model,
+                "seed": seed,
+                "metrics": f"{self.run_dir(point, model, seed)}/metrics.json",
+            }
+            for model in self.models
+            for seed in self.seeds
+        ]
+
+    def metrics_files(self) -> list[str]:
+        """Every run's metrics.json, point by point (inputs of the sensitivity table)."""
+        return [run["metrics"] for point in self.points for run in self.runs(point)]
+
+    def swept_class_files(self) -> list[str]:
+        """Each point's file of the swept class (its substructure signal), if one is swept."""
+        if not self.swept_class:
+            return []
+        return [self.class_file(point, self.swept_class) for point in self.points]
+
+    def manifest(self) -> dict:
+        """What `darklens sweep-collect` needs: points, values, the swept class's file, runs."""
+        cls = self.swept_class
+        values = self.config["sweep"]["values"] if self.points else []
+        points = [
+            {
+                "point": point,
+                "value": value,
+                "class_file": self.class_file(point, cls) if cls else None,
+                "runs": self.runs(point),
+            }
+            for point, value in zip(self.points, values, strict=True)
+        ]
+        return {"parameter": self.parameter, "class": cls, "points": points}

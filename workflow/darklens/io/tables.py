@@ -88,6 +88,12 @@ def read_metrics(path) -> dict:
     return metrics
 
 
+def write_metrics(path, metrics: dict) -> None:
+    """A run's metrics.json (indented; NaN or inf are refused, not written as invalid JSON)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+
+
 def prediction_columns(class_names) -> list[str]:
     """Columns of predictions.csv."""
     return [

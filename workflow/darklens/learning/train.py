@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,10 +40,9 @@ import torch.nn.functional as F
 
 from darklens import CLASS_NAMES, __version__
 from darklens.evaluation.metrics import classification_metrics
-from darklens.io.atomic import atomic_path
 from darklens.io.image_stacks import CHUNK_IMAGES
 from darklens.io.split_file import SPLITS, read_split
-from darklens.io.tables import write_csv, write_predictions
+from darklens.io.tables import write_csv, write_metrics, write_predictions
 from darklens.learning.batches import (
     channel_stats,
     epoch_batches,
@@ -318,8 +316,7 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     )
     write_csv(out_dir / "history.csv", history, HISTORY_COLUMNS)
     write_predictions(out_dir / "predictions.csv", split["test"], y_test, probs, cfg.class_names)
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    write_metrics(out_dir / "metrics.json", metrics)
     (out_dir / RESUME_FILE).unlink(missing_ok=True)
     return metrics
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from darklens.physics.cosmology import DEFAULT_COSMOLOGY as COSMOLOGY
 from darklens.physics.cosmology import concentration_subhalo
+from darklens.physics.lensing.grid import DEFAULT_TOLERANCE_ARCSEC
 from darklens.physics.sampling import (
     log_uniform,
     power_law_masses,
@@ -27,10 +28,10 @@ from darklens.physics.sampling import (
 )
 
 POPULATION_CHUNK = 64  # subhalos evaluated at once: bounds memory to chunk x rays float64 arrays
-#: Bound on the deflection error of the fast ray-grid evaluation of a population
-#: (``darklens.physics.lensing.grid``); images then agree with an exact evaluation to ~1e-6 of their
-#: peak (tests/test_image_vs_lenstronomy.py). Unit: arcsec.
-GRID_TOLERANCE_ARCSEC = 1e-5
+#: Bound on the deflection error of the fast ray-grid evaluation of a population (the grid's own
+#: default); images then agree with an exact evaluation to ~1e-6 of their peak
+#: (tests/test_image_vs_lenstronomy.py). Unit: arcsec.
+GRID_TOLERANCE_ARCSEC = DEFAULT_TOLERANCE_ARCSEC
 #: Granule fields are generated on a grid of at most this fraction of the correlation length per
 #: node (then interpolated to the rays). Unit: dimensionless.
 GRANULE_NODES_PER_LENGTH = 8
