@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 from darklens.io.atomic import atomic_path
 
@@ -27,3 +30,18 @@ def test_failed_atomic_write_leaves_neither_target_nor_part_file(tmp_path):
         tmp.write_text("partial")
         raise RuntimeError("killed")
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_write_gives_the_mode_of_the_umask(tmp_path, umask):
+    """Outputs get 0666 less the umask, as open() would give, not the part file's 0600."""
+    previous = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "metrics.csv") as tmp:
+            tmp.write_text("a,b\n")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "metrics.csv").stat().st_mode)
+    assert mode == 0o666 & ~umask == stat.S_IMODE(plain.stat().st_mode)

@@ -156,3 +156,43 @@ def test_config_views_hold_what_their_command_reads(default_config):
     settings = training_settings(default_config)
     assert set(settings) < set(default_config["training"])
     assert not {"models", "seeds", "threads"} & set(settings)  # each is its own CLI option
+
+
+def test_validate_config_reads_an_overlay_over_the_default(repo, tmp_path, capsys):
+    """`darklens validate-config overlay.yaml` validates what the workflow would run: the overlay
+    merged over config.yaml, naming the overlay's own error (not a missing top-level section)."""
+    from darklens.cli import main
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("training:\n  epochs: 3\n")
+    bad.write_text("training:\n  epochs: 0\n")
+    base = str(repo / "config.yaml")
+    assert main(["validate-config", str(good), "--base", base]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert main(["validate-config", str(bad), "--base", base]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "training.epochs" in error and "\n" not in error
+    assert main(["validate-config", str(good), "--base", ""]) == 2  # alone it is incomplete
+    assert "simulation" in capsys.readouterr().err
+    assert main(["validate-config", base, "--base", base]) == 0
+
+
+def test_overlay_merges_dicts_and_replaces_other_values():
+    from darklens.config import overlay
+
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    merged = overlay(base, {"a": {"c": [3]}, "e": {"f": 1}})
+    assert merged == {"a": {"b": 1, "c": [3]}, "d": 1, "e": {"f": 1}}
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}  # the base is not changed
+
+
+@pytest.mark.parametrize(
+    ("text", "match"), [("[1, 2]", "not a mapping"), ("a: [", "not valid YAML")]
+)
+def test_bad_yaml_files_are_one_line_config_errors(tmp_path, text, match):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "missing.yaml")

@@ -267,3 +267,246 @@ def test_predict_command_never_shows_a_traceback(bad_inputs, tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("darklens predict: error: ")
+
+
+# --- an output that would overwrite an input or the checkpoint is refused before anything ---
+
+
+def test_predict_refuses_to_overwrite_its_input_or_checkpoint(trained, tmp_path, capsys):
+    out, images, _ = trained
+    checkpoint = out / "checkpoint.pt"
+    stack = tmp_path / "stack.npy"
+    np.save(stack, images[:4])
+    (tmp_path / "link.npy").symlink_to(stack)
+    h5_path = tmp_path / "new.h5"
+    with h5py.File(h5_path, "w") as handle:
+        handle["images"] = images[:4]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    np.save(folder / "a.npy", images[0])
+    cases = [
+        (stack, stack, "is the input"),
+        (stack, tmp_path / "link.npy", "is the input"),  # a symlink to the input
+        (tmp_path / "link.npy", tmp_path / "." / "stack.npy", "is the input"),
+        (h5_path, h5_path, "is the input"),
+        (stack, checkpoint, "is the checkpoint"),
+        (folder, folder / "a.npy", "inside the input folder"),
+        (folder, folder / "new.npy", "inside the input folder"),
+    ]
+    for source, output, words in cases:
+        before = {p: p.read_bytes() for p in (stack, h5_path, folder / "a.npy", checkpoint)}
+        code, _, err = cli(
+            capsys, "predict", "--checkpoint", checkpoint, "--input", source, "--output", output
+        )
+        assert code == 2, (source, output)
+        errors = [line for line in err if not re.match(r"^\d{4}-\d\d-\d\dT.* INFO ", line)]
+        assert len(errors) == 1 and errors[0].startswith("darklens predict: error: output ")
+        assert words in errors[0], errors
+        assert {p: p.read_bytes() for p in before} == before
+        assert not (folder / "new.npy").exists()
+    # a CSV beside the images of an input folder is fine
+    code, _, _ = cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        folder,
+        "--output",
+        folder / "predictions.csv",
+    )
+    assert code == 0 and len(read_predictions(folder / "predictions.csv")[0]) == 1
+
+
+# --- a folder of class folders (DeepLense's layout): labelled images and metrics ---
+
+
+def _class_tree(root: Path, images: np.ndarray, classes=CLASS_NAMES, per_class=4):
+    """root/{class}/img_k.npy, `per_class` images each (axion as DeepLense's object arrays)."""
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for k in range(per_class):
+            image = images[c * per_class + k]
+            array = object_array(image) if name == "axion" else image
+            np.save(root / name / f"img_{k}.npy", array, allow_pickle=True)
+    return root
+
+
+def test_predict_folder_of_class_folders_writes_truth_and_metrics(trained, tmp_path, caplog):
+    from darklens.learning.predict import predict_file
+
+    out, images, _ = trained
+    root = _class_tree(tmp_path / "Model_I", images)
+    output = tmp_path / "labelled.csv"
+    with caplog.at_level("INFO", logger="darklens"):
+        summary = predict_file(out / "checkpoint.pt", root, output, device="cpu", allow_pickle=True)
+    rows, probs = read_predictions(output)
+    assert list(rows[0]) == [
+        "index",
+        "source",
+        *[f"prob_{c}" for c in CLASS_NAMES],
+        "pred",
+        "pred_name",
+        "true_class",
+        "label",
+    ]
+    expected = predict_images(load_checkpoint(out / "checkpoint.pt"), images[:12], device="cpu")
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    assert [r["source"] for r in rows[:5]] == [f"no_sub/img_{k}.npy" for k in range(4)] + [
+        "cdm/img_0.npy"
+    ]
+    labels = np.repeat(np.arange(3), 4)
+    assert [r["true_class"] for r in rows] == [CLASS_NAMES[k] for k in labels]
+    assert [int(r["label"]) for r in rows] == labels.tolist()
+    assert dict(summary) == {
+        c: int((probs.argmax(1) == k).sum()) for k, c in enumerate(CLASS_NAMES)
+    }
+    assert summary.metrics["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels))
+    for k, c in enumerate(CLASS_NAMES):
+        recall = np.mean(probs[labels == k].argmax(1) == k)
+        assert summary.metrics[f"recall_{c}"] == pytest.approx(recall)
+    assert any("12 labelled images, accuracy" in r.getMessage() for r in caplog.records)
+
+
+def test_predict_cli_class_folders_logs_metrics_and_plain_folder_unchanged(
+    trained, tmp_path, capsys, caplog
+):
+    caplog.set_level("INFO", logger="darklens")
+    out, images, _ = trained
+    root = _class_tree(tmp_path / "Model_I", images, classes=["cdm", "axion"], per_class=2)
+    output = tmp_path / "p.csv"
+    code, _, err = cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        out / "checkpoint.pt",
+        "--input",
+        root,
+        "--output",
+        output,
+        "--allow-pickle",
+    )
+    assert code == 0, err
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("4 labelled images, accuracy" in m and "recall no_sub n/a" in m for m in lines)
+    caplog.clear()
+    assert [r["true_class"] for r in read_predictions(output)[0]] == ["cdm"] * 2 + ["axion"] * 2
+    # a folder holding .npy images is a plain folder even if it has class subfolders too
+    np.save(root / "loose.npy", images[0])
+    code, _, err = cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        out / "checkpoint.pt",
+        "--input",
+        root,
+        "--output",
+        output,
+    )
+    assert code == 0, err
+    rows = read_predictions(output)[0]
+    assert len(rows) == 1 and "true_class" not in rows[0]
+    assert not any("labelled images" in r.getMessage() for r in caplog.records)
+
+
+def test_predict_class_folders_refuses_unknown_subfolders(trained, tmp_path, capsys):
+    out, images, _ = trained
+    root = _class_tree(tmp_path / "Model_I", images, per_class=1)
+    (root / "CDM").mkdir()
+    np.save(root / "CDM" / "x.npy", images[0])
+    output = tmp_path / "p.csv"
+    code, _, err = cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        out / "checkpoint.pt",
+        "--input",
+        root,
+        "--output",
+        output,
+        "--allow-pickle",
+    )
+    assert code == 2 and "subfolder(s) CDM hold .npy images but are not classes" in err[-1]
+    assert not output.exists()
+    # no .npy and no class folder at all: the line says what it looked for
+    empty = tmp_path / "empty"
+    (empty / "other").mkdir(parents=True)
+    code, _, err = cli(
+        capsys,
+        "predict",
+        "--checkpoint",
+        out / "checkpoint.pt",
+        "--input",
+        empty,
+        "--output",
+        output,
+    )
+    assert code == 2 and "holds no images (no .npy files, nor class folders no_sub/" in err[-1]
+
+
+# --- inputs far from the training normalisation get one warning ---
+
+
+def test_predict_warns_once_on_inputs_far_from_training(trained, tmp_path, capsys, caplog):
+    from darklens.learning.predict import predict_file
+
+    out, images, _ = trained
+    np.save(tmp_path / "like.npy", images[:20])
+    np.save(tmp_path / "counts.npy", images[:20] * 2000.0)  # e.g. counts, trained in counts/s
+    with caplog.at_level("INFO", logger="darklens"):
+        summary = predict_file(out / "checkpoint.pt", tmp_path / "like.npy", tmp_path / "a.csv")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert summary.far_channels == [] and summary.metrics is None
+    caplog.clear()
+    with caplog.at_level("INFO", logger="darklens"):
+        summary = predict_file(out / "checkpoint.pt", tmp_path / "counts.npy", tmp_path / "b.csv")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "far from the training normalisation" in warnings[0]
+    assert "image mean" in warnings[0] and "\n" not in warnings[0]
+    assert "image" in summary.far_channels
+    # the command shows it as one line on stderr (a fresh process: pytest holds the root logger)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "darklens",
+            "predict",
+            "--checkpoint",
+            str(out / "checkpoint.pt"),
+            "--input",
+            str(tmp_path / "counts.npy"),
+            "--output",
+            str(tmp_path / "c.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "workflow")},
+    )
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if " WARNING " in line]
+    assert len(warned) == 1 and "far from the training normalisation" in warned[0]
+
+
+def test_predict_divides_raw_counts_by_the_exposure_time(trained, tmp_path, capsys, caplog):
+    """Counts (DeepLense's unit) with their exposure time predict as the same images in
+    counts/s, without the far-from-training warning; counts without a time are refused."""
+    out, images, _ = trained
+    np.save(tmp_path / "rate.npy", images[:12])
+    np.save(tmp_path / "counts.npy", images[:12] * np.float32(2000.0))
+    ckpt = out / "checkpoint.pt"
+    assert cli(capsys, "predict", "--checkpoint", ckpt, "--input", tmp_path / "rate.npy",
+               "--output", tmp_path / "rate.csv")[0] == 0  # fmt: skip
+    with caplog.at_level("INFO", logger="darklens"):
+        code, _, _ = cli(capsys, "predict", "--checkpoint", ckpt, "--input",
+                         tmp_path / "counts.npy", "--output", tmp_path / "counts.csv",
+                         "--units", "counts", "--exposure-time-s", 2000)  # fmt: skip
+    assert code == 0 and not [r for r in caplog.records if r.levelname == "WARNING"]
+    _, rate = read_predictions(tmp_path / "rate.csv")
+    _, counts = read_predictions(tmp_path / "counts.csv")
+    np.testing.assert_allclose(counts, rate, atol=1e-5)
+    code, _, err = cli(capsys, "predict", "--checkpoint", ckpt, "--input",
+                       tmp_path / "counts.npy", "--output", tmp_path / "x.csv",
+                       "--units", "counts")  # fmt: skip
+    assert code == 2 and len(err) == 1 and "exposure time" in err[0]
+    assert not (tmp_path / "x.csv").exists()

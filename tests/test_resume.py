@@ -52,8 +52,9 @@ def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def kill_when(workdir: Path, ready, timeout: float = 300.0) -> None:
-    """Start the workflow in its own process group; SIGKILL the whole group once `ready()`."""
+def kill_when(workdir: Path, ready, timeout: float = 300.0, whole_group: bool = True) -> None:
+    """Start the workflow in its own process group; SIGKILL the whole group (or only the
+    snakemake process, leaving its jobs running) once `ready()`."""
     target = f"{RUN}/metrics.json"
     process = subprocess.Popen(
         command(workdir, "--cores", "2", target),
@@ -68,7 +69,10 @@ def kill_when(workdir: Path, ready, timeout: float = 300.0) -> None:
             assert time.monotonic() < deadline, "the workflow never reached the kill point"
             time.sleep(0.01)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        if whole_group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            os.kill(process.pid, signal.SIGKILL)
         process.wait()
 
 
@@ -91,7 +95,7 @@ def test_sigkill_during_simulation_and_training_then_rerun(tmp_path):
     run(killed, "--cores", "8", f"{RUN}/metrics.json")
     log = (killed / "logs" / "train_model" / "physics" / "seed_0.log").read_text()
     assert "resumed from resume.pt after epoch" in log
-    assert not resume_file.exists()
+    assert torch.load(resume_file, weights_only=True)["finished"]  # kept for a lost record
 
     for name in CLASS_NAMES:
         path = f"data/{name}.h5"
@@ -112,3 +116,35 @@ def test_sigkill_during_simulation_and_training_then_rerun(tmp_path):
         with h5py.File(path):
             pass
     assert all(p.name.startswith(".") for p in killed.rglob("*.part"))
+
+
+def finished(resume_file: Path) -> bool:
+    try:
+        return bool(torch.load(resume_file, weights_only=True).get("finished"))
+    except FileNotFoundError:
+        return False
+
+
+def test_sigkill_of_snakemake_alone_then_rerun_does_not_train_again(tmp_path):
+    """Killing only the snakemake process leaves its training job running: it finishes and
+    writes its outputs, which Snakemake never records. The rerun deletes them as incomplete and
+    reruns the job, which finds the finished run's resume file and rewrites the same outputs."""
+    workdir = tmp_path / "killed"
+    resume_file = workdir / RUN / "resume.pt"
+    kill_when(workdir, resume_file.is_file, whole_group=False)
+    deadline = time.monotonic() + 300
+    while not (workdir / RUN / "metrics.json").exists():  # the orphaned job goes on
+        assert time.monotonic() < deadline, "the orphaned training job never finished"
+        time.sleep(0.1)
+    time.sleep(1.0)  # let it exit after its last write
+    orphan = {
+        name: (workdir / RUN / name).read_bytes() for name in ("predictions.csv", "metrics.json")
+    }
+
+    run(workdir, "--unlock")
+    run(workdir, "--cores", "2", f"{RUN}/metrics.json")
+    log = (workdir / "logs" / "train_model" / "physics" / "seed_0.log").read_text()
+    assert "resume.pt: this run finished after epoch 12; rewriting its outputs" in log
+    assert "INFO epoch " not in log.split("rewriting its outputs")[1]  # no epoch trained again
+    for name, content in orphan.items():
+        assert (workdir / RUN / name).read_bytes() == content, name

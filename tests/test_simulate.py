@@ -1,4 +1,5 @@
-"""Simulator: physical identities, finiteness over 1e5 draws, presets, granules, counts, PSF files.
+"""Simulator: physical identities, finiteness over 1e5 draws, granules, counts, PSF files
+(presets: test_presets.py).
 
 The finiteness test draws the parameters of 100,000 images of every class (macro model, source,
 substructure) and evaluates them at rays: the lens centre, the source centre, every subhalo
@@ -6,9 +7,10 @@ centre exactly, a pixel centre and random rays (not 100,000 full images; full im
 class with subhalos snapped onto rays are rendered separately).
 """
 
+import json
+
 import numpy as np
 import pytest
-from darklens import CLASS_NAMES
 from darklens.config import load_config
 from darklens.physics.instrument import Instrument, load_psf_kernel
 from darklens.physics.lensing import SIE
@@ -17,7 +19,6 @@ from darklens.simulation.render import (
     ImageParameters,
     build_instrument,
     draw_macro_model,
-    image_rng,
     render_models,
 )
 from darklens.simulation.shards import simulate_shard
@@ -177,31 +178,6 @@ def test_shards_do_not_change_images_and_store_the_resolved_preset(sim):
     assert np.all(whole["params"]["substructure_chi"] > 0)
 
 
-@pytest.mark.parametrize("preset", ["deeplense_model_i", "euclid", "hst"])
-def test_presets_run_and_set_what_they_promise(sim, preset):
-    from darklens.simulation.presets import PRESETS, resolve
-
-    common, classes = sim
-    common = {**common, "preset": preset, "images_per_class": 2, "images_per_shard": 2}
-    resolved, cdm = resolve(common, "cdm", classes["cdm"])
-    for key, value in PRESETS[preset].get("instrument", {}).items():
-        assert resolved["instrument"][key] == value
-    for class_name in CLASS_NAMES:
-        data = simulate_shard(common, class_name, classes[class_name], 0, 1)
-        n_pix = resolved["instrument"]["n_pix"]
-        assert data["images"].shape == (2, n_pix, n_pix)
-        assert np.isfinite(data["images"]).all()
-    if preset == "deeplense_model_i":
-        assert resolved["lens"]["theta_E_arcsec"][0] == pytest.approx(1.6647, rel=1e-4)
-        assert cdm["n_subhalos"]["distribution"] == "fixed" and cdm["n_subhalos"]["mean"] == 25
-        rng = image_rng(1, "no_sub", 0)
-        params = draw_macro_model(rng, resolved["lens"], resolved["source"], {})
-        assert params.lens["e1"] == 0.1 and params.shear["gamma1"] == 0.05
-        assert params.source["e2"] == 0.1 and params.source["R_sersic"] == 0.25
-    with pytest.raises(ValueError, match="unknown preset"):
-        resolve({**common, "preset": "jwst"})
-
-
 def test_mass_fraction_sets_the_mean_subhalo_mass(sim):
     from darklens.physics.cosmology import DEFAULT_COSMOLOGY
 
@@ -257,3 +233,48 @@ def test_granule_images_and_psf_kernel_file(sim, tmp_path):
     np.save(tmp_path / "bad.npy", np.ones((2, 2)))
     with pytest.raises(ValueError, match="odd square"):
         load_psf_kernel(tmp_path / "bad.npy")
+
+
+def test_mass_compensation_is_in_the_image_and_not_in_the_smooth_companion(sim):
+    """sheet vs none: same draws and the same image without substructure (the smooth
+    companion has neither the subhalos nor the disk), different images; chi compares the image
+    with both against the image with neither."""
+    from darklens.simulation.render import image_rng, simulate_image_details
+
+    common, classes = sim
+    instrument = build_instrument(_small(common)["instrument"])
+    rays = instrument.ray_grid()
+    for name in ("cdm", "axion"):
+        images = {}
+        for mode in ("sheet", "none"):
+            settings = {**classes[name], "mass_compensation": mode}
+            rng = image_rng(5, name, 0)
+            images[mode] = simulate_image_details(instrument, common, name, settings, rng, rays)
+        sheet, none = images["sheet"], images["none"]
+        assert sheet.smooth.tobytes() == none.smooth.tobytes()
+        assert not np.array_equal(sheet.model, none.model)
+        assert sheet.record["compensation_kappa"] < 0 == none.record["compensation_kappa"]
+        chi = instrument.signal_chi(sheet.model, sheet.smooth)
+        assert sheet.record["substructure_chi"] == chi
+
+
+def test_shards_store_the_compensating_disk_with_units(sim, tmp_path):
+    from darklens.io.class_files import read_image_file
+    from darklens.simulation.shards import write_shard
+    from darklens.simulation.substructure import compensation_from_record
+
+    common, classes = sim
+    common = _small(common, images=3)
+    write_shard(common, "cdm", classes["cdm"], 0, 4, tmp_path / "cdm.h5")
+    data = read_image_file(tmp_path / "cdm.h5")
+    units = data["attrs"]["units"]
+    units = json.loads(units) if isinstance(units, str) else units
+    keys = ("kappa", "radius_arcsec", "center_x_arcsec", "center_y_arcsec", "mass_msun")
+    for key in keys:
+        assert f"compensation_{key}" in data["params"] and f"compensation_{key}" in units
+    params = data["params"]
+    assert np.all(params["compensation_kappa"] < 0)
+    assert np.all(params["compensation_radius_arcsec"] == classes["cdm"]["radius_arcsec"])
+    np.testing.assert_array_equal(params["compensation_center_x_arcsec"], params["lens_center_x"])
+    row = {key: params[key][0] for key in params}
+    assert float(compensation_from_record(row).kappa) == params["compensation_kappa"][0]

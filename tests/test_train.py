@@ -88,6 +88,7 @@ def test_writes_all_outputs(run, toy):
         "history.csv",
         "metrics.json",
         "predictions.csv",
+        RESUME_FILE,
     ]
     columns, history = read_csv(out / "history.csv")
     assert columns == list(HISTORY_COLUMNS)
@@ -250,8 +251,24 @@ def test_resume_after_a_crash_gives_identical_results(toy, tmp_path):
     train(x, y, split, cfg, run, log=lines.append)
     assert f"resumed from {RESUME_FILE} after epoch 2 of 4" in lines
     assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["3", "4"]
-    assert not (run / RESUME_FILE).exists()
     same_outputs(tmp_path / "straight", run)
+
+
+def test_finished_run_whose_outputs_were_lost_is_not_trained_again(toy, run, tmp_path):
+    """Snakemake deletes the outputs of a job it did not see finish (only the snakemake process
+    was killed); the rerun finds the finished run's resume file and rewrites the same outputs."""
+    _, x, y, split = toy
+    out, _, _ = run
+    rerun = tmp_path / "rerun"
+    rerun.mkdir()
+    (rerun / RESUME_FILE).write_bytes((out / RESUME_FILE).read_bytes())
+    lines = []
+    train(x, y, split, config(), rerun, log=lines.append)
+    assert f"{RESUME_FILE}: this run finished after epoch 4; rewriting its outputs" in lines
+    assert not any(line.startswith("epoch") for line in lines)
+    same_outputs(out, rerun)
+    state = torch.load(rerun / RESUME_FILE, weights_only=True)
+    assert state["finished"] and "model" not in state and "optimizer" not in state
 
 
 @pytest.mark.parametrize("change", ["seed", "data", "corrupt"])

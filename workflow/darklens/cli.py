@@ -31,8 +31,11 @@ def _set_threads(threads: int) -> None:
 def cmd_validate_config(args) -> None:
     from darklens.config import load_config
 
-    load_config(args.config)
-    print(f"{args.config}: valid")
+    base = args.base or None
+    if base and Path(base).resolve() == Path(args.config).resolve():
+        base = None  # the default config itself
+    load_config(args.config, base)
+    print(f"{args.config}{f' over {base}' if base else ''}: valid")
 
 
 def cmd_simulate(args) -> None:
@@ -122,6 +125,8 @@ def cmd_predict(args) -> None:
         batch_size=args.batch_size,
         allow_pickle=args.allow_pickle,
         dataset=args.dataset,
+        units=args.units,
+        exposure_time_s=args.exposure_time_s,
     )
     log.info("%s: %d images, predicted %s", args.output, sum(counts.values()), counts)
 
@@ -129,7 +134,14 @@ def cmd_predict(args) -> None:
 def cmd_import(args) -> None:
     from darklens.io.npy import import_class
 
-    n = import_class(args.folder, args.class_name, args.output, args.allow_pickle)
+    n = import_class(
+        args.folder,
+        args.class_name,
+        args.output,
+        args.allow_pickle,
+        units=args.units,
+        exposure_time_s=args.exposure_time_s,
+    )
     log.info("%s: imported %d images of %s from %s", args.output, n, args.class_name, args.folder)
 
 
@@ -178,12 +190,14 @@ def cmd_summarize(args) -> None:
 
 
 def cmd_attribution(args) -> None:
+    from darklens.io.class_files import read_pixel_scale
     from darklens.learning.attribution import attribute_test_images
     from darklens.learning.dataset import class_paths
     from darklens.reporting import figures
 
     paths = class_paths(args.images, args.residuals)
     result = attribute_test_images(args.checkpoint, *paths, args.split, args.per_class)
+    result["pixel_scale_arcsec"] = read_pixel_scale(args.images[0])
     run = Path(args.checkpoint).parent
     figures.attribution_figure(result, args.output, title=f"{run.parent.name} {run.name}")
     for name, share in result["share_by_class"].items():
@@ -206,14 +220,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darklens", description=__doc__)
     parser.add_argument("--version", action="version", version=f"darklens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate-config", help="validate a config file against the schema")
+    p = sub.add_parser(
+        "validate-config",
+        help="validate a config file against the schema",
+        description="Validate CONFIG as the workflow sees it: merged over --base (the "
+        "Snakefile's config.yaml), as `snakemake --configfile CONFIG` merges it.",
+    )
     p.add_argument("config")
+    p.add_argument(
+        "--base",
+        default="config.yaml",
+        help="config the file overlays (default: config.yaml; '' to validate the file alone)",
+    )
     p.set_defaults(func=cmd_validate_config)
 
     _add_data_commands(sub)
     _add_learning_commands(sub)
     _add_evaluation_commands(sub)
     return parser
+
+
+def _add_units_arguments(p) -> None:
+    """--units and --exposure-time-s of inputs that may be raw counts (DeepLense's)."""
+    p.add_argument(
+        "--units",
+        choices=["counts", "counts_per_s"],
+        default="counts_per_s",
+        help="unit of the pixel values (counts: divided by --exposure-time-s into counts/s)",
+    )
+    p.add_argument("--exposure-time-s", type=float, help="exposure time [s] of counts")
 
 
 def _add_data_commands(sub) -> None:
@@ -250,6 +285,7 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--folder", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--allow-pickle", action="store_true", help="read .npy object arrays")
+    _add_units_arguments(p)
     p.set_defaults(func=cmd_import)
 
 
@@ -302,6 +338,7 @@ def _add_learning_commands(sub) -> None:
         action="store_true",
         help="read .npy object arrays (DeepLense layout); runs pickle code: trusted files only",
     )
+    _add_units_arguments(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("split-files", help="stratified split of the images in class files")

@@ -145,10 +145,41 @@ def training_settings(config: dict) -> dict:
     return {key: config["training"][key] for key in TRAINING_KEYS}
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
-    with open(path) as handle:
-        return validate_config(yaml.safe_load(handle) or {})
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a dict (an empty file is {}); ConfigError names a bad file."""
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config error: {path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"config error: {path}: not valid YAML ({' '.join(str(exc).split())})"
+        ) from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config error: {path}: holds a {type(data).__name__}, not a mapping")
+    return data or {}
+
+
+def overlay(base: dict, extra: dict) -> dict:
+    """`extra` merged into a copy of `base`, dict by dict, as Snakemake merges a `--configfile`
+    over the Snakefile's `configfile:` (a value that is not a dict replaces the base's)."""
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = overlay(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(path: str | Path, base: str | Path | None = None) -> dict:
+    """Read a YAML config file and validate it; with `base`, the file is an overlay (as
+    `snakemake --configfile FILE` takes it) validated merged over the base config."""
+    config = read_yaml(path)
+    if base is not None:
+        config = overlay(read_yaml(base), config)
+    return validate_config(config)
 
 
 def canonical_json(section) -> str:

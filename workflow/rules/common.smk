@@ -131,11 +131,24 @@ def attribution_inputs(wildcards):
     return {"checkpoint": f"{run_dir}/checkpoint.pt", **training_inputs(wildcards)}
 
 
-def import_files(wildcards):
-    """Every .npy image of the class (inputs, so that a changed file reruns the import)."""
-    return sorted(
-        str(p) for p in Path(import_folder(config, wildcards.cls)).glob("*.npy")
-    )
+def import_class_folder(wildcards):
+    """The class's folder of .npy images (the import's input: one path, however many files)."""
+    return import_folder(config, wildcards.cls)
+
+
+def import_listing(wildcards):
+    """A param: digest of the names, sizes and mtimes of the class's .npy files, so that an
+    added, removed or rewritten file reruns the import (Snakemake's params trigger)."""
+    from darklens.io.npy import listing_digest
+
+    return listing_digest(import_folder(config, wildcards.cls))
+
+
+def import_units_args(wildcards):
+    """`--units U` of the import, with `--exposure-time-s T` for counts."""
+    if IMPORT["units"] != "counts":
+        return f"--units {IMPORT['units']}"
+    return f"--units counts --exposure-time-s {IMPORT['exposure_time_s']!r}"
 
 
 def run_files(name, model=None):

@@ -7,7 +7,7 @@ if IMPORT["root"]:
 
     rule import_class:
         input:
-            import_files,
+            import_class_folder,
         output:
             "data/{cls}.h5",
         log:
@@ -18,14 +18,18 @@ if IMPORT["root"]:
             "../../envs/darklens.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            # memory is bounded by a chunk (1,024 files, at most 256 MiB of float32): 30,000
+            # files of 150 x 150 px peaked at 159 MiB; 600 MB also holds the 256 MiB chunks of
+            # larger images (docs/own-data-and-prediction.md)
+            mem_mb=600,
             runtime=30,
         params:
-            folder=lambda wildcards: import_folder(config, wildcards.cls),
+            files=import_listing,
+            units=import_units_args,
             allow_pickle="--allow-pickle" if IMPORT["allow_pickle"] else "",
         shell:
-            "python -m darklens import --class {wildcards.cls} --folder {params.folder:q}"
-            " {params.allow_pickle} --output {output} > {log} 2>&1"
+            "python -m darklens import --class {wildcards.cls} --folder {input:q}"
+            " {params.units} {params.allow_pickle} --output {output} > {log} 2>&1"
 
     rule split_classes:
         input:

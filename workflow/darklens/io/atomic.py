@@ -4,6 +4,10 @@ Every output is first written to a temporary sibling ``.NAME.<random>.part`` and
 with `os.replace`, which is atomic on POSIX file systems: a job killed mid-write leaves no file
 at the final path. A SIGKILL does leave its part file behind; the next atomic write of the same
 target removes it (each Snakemake job writes its own outputs, so no live writer owns it).
+
+The temporary file is created private (mode 0600, by `tempfile.mkstemp`); before the rename it gets
+the mode an ordinary `open()` would have given it, 0666 less the process's umask, so colleagues on
+a shared file system read results as their umask allows.
 """
 
 from __future__ import annotations
@@ -15,6 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 PART_SUFFIX = ".part"
+
+
+def current_umask() -> int:
+    """The process's file mode creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _part_prefix(final: Path) -> str:
@@ -54,6 +65,7 @@ def atomic_path(path: str | os.PathLike):
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, final)
     finally:
         if tmp.exists():

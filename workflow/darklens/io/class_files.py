@@ -159,6 +159,19 @@ def read_params(path, names=None, count: int | None = None) -> dict[str, np.ndar
         return {name: group[name][stop] for name in names}
 
 
+def read_pixel_scale(path) -> float | None:
+    """The pixel scale [arcsec] of a simulated class file, from its stored (preset-resolved)
+    config; None for a file without one (imported images)."""
+    with _open(path) as handle:
+        stored = handle.attrs.get("resolved_config", handle.attrs.get("config"))
+    try:
+        config = json.loads(stored) if isinstance(stored, str | bytes) else {}
+        scale = config.get("simulation", {}).get("instrument", {}).get("pixel_scale_arcsec")
+    except (ValueError, AttributeError):
+        return None
+    return float(scale) if scale else None
+
+
 def image_count_and_size(path, expected_class: str | None = None) -> tuple[int, int]:
     """(N, H) of a class file's /images, without reading it; checks its class name if given."""
     try:

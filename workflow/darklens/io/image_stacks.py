@@ -1,6 +1,8 @@
-"""Stacks of images to predict on, read in chunks: an HDF5 file, a `.npy` stack or a folder of
-`.npy` images (one per file). Every chunk is checked (pixel values, image size, finite pixels)
-before it is handed on; every problem is a `DataError` of one line naming the input.
+"""Stacks of images to predict on, read in chunks: an HDF5 file, a `.npy` stack, a folder of
+`.npy` images (one per file), or a folder of class folders of `.npy` images (DeepLense's layout,
+`Model_I/{no_sub,cdm,axion}/*.npy`: labelled images). Every chunk is checked (pixel values, image
+size, finite pixels) before it is handed on; every problem is a `DataError` of one line naming the
+input.
 """
 
 from __future__ import annotations
@@ -29,6 +31,48 @@ def input_chunks(
         _check_pixels(images, sources, first_index, path)
         first_index += len(images)
         yield sources, images
+
+
+def class_folders(path, class_names) -> list[tuple[int, Path]]:
+    """(class index, folder) of each subfolder of `path` named after a class, in class order, when
+    `path` is a folder holding no .npy file but such subfolders (a labelled input); else [].
+
+    DataError if a subfolder holding .npy files is not named after a class (images that would
+    silently be left out, e.g. `CDM/` for class `cdm`)."""
+    path = Path(path)
+    if not path.is_dir() or image_files(path):
+        return []
+    names = list(class_names)
+    found = {p.name: p for p in path.iterdir() if p.is_dir() and p.name in names}
+    if not found:
+        return []
+    others = sorted(
+        p.name for p in path.iterdir() if p.is_dir() and p.name not in names and image_files(p)
+    )
+    if others:
+        raise DataError(
+            f"input {path}: subfolder(s) {', '.join(others)} hold .npy images but are not "
+            f"classes of the checkpoint ({', '.join(names)})"
+        )
+    return [(k, found[name]) for k, name in enumerate(names) if name in found]
+
+
+def labelled_chunks(
+    folders: list[tuple[int, Path]], size: int, allow_pickle: bool = False
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
+    """Chunks (sources `class/file.npy`, (n, size, size) float32 images, (n,) int64 labels) of
+    the class folders `class_folders` found, class by class, each sorted by file name; checked as
+    `input_chunks` checks its chunks."""
+    first_index = 0
+    for label, folder in folders:
+        files = image_files(folder)
+        for start in range(0, len(files), CHUNK_IMAGES):
+            chunk = files[start : start + CHUNK_IMAGES]
+            sources = [f"{folder.name}/{p.name}" for p in chunk]
+            images = load_images(chunk, allow_pickle, size)
+            _check_pixels(images, sources, first_index, folder.parent)
+            first_index += len(images)
+            yield sources, images, np.full(len(images), label, dtype=np.int64)
 
 
 def _unchecked_chunks(path: Path, size: int, allow_pickle: bool, dataset: str | None):

@@ -2,27 +2,43 @@
 their import into a darklens class file.
 
 A file holds one image as a numeric (H, W) or (1, H, W) array, or (DeepLense) a numpy object
-array whose first element is that image (the axion files add the axion mass as a second element).
-Object arrays are pickles: loading one runs code from the file, so it needs `allow_pickle=True`,
-which only files one trusts should get. Every problem is a `DataError` naming the file.
+array whose first 2-D element is that image (the axion files add the axion mass as a number:
+`[image, axion_mass]`). Object arrays are pickles: loading one runs code from the file, so it
+needs `allow_pickle=True`, which only files one trusts should get. Every problem is a `DataError`
+naming the file.
 
 `import_class` turns a folder `{root}/{folder}/*.npy` (DeepLense's layout) into a class file with
 the layout of a simulated one (`io.class_files`), so features, split, training and evaluation run
-on it unchanged: /images (N, H, W) float32 in file-name order, /image_index, and /params/snr and
-/params/substructure_chi (NaN: unknown for imported images); the file names are kept in
-/source_files.
+on it unchanged: /images (N, H, W) float32 counts/s per pixel in file-name order, /image_index,
+/params/snr and /params/substructure_chi (NaN: unknown for imported images), /params/axion_mass_ev
+when every file of the class holds a mass; the file names are kept in /source_files. Images in
+counts (DeepLense's raw counts) are divided by the exposure time on import; the attributes record
+the conversion (`source_units`, `exposure_time_s`). The import reads `chunk_files` files at a time
+into the file being written, so its memory is bounded by a chunk, not by the class.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import math
 from pathlib import Path
 
+import h5py
 import numpy as np
 
+from darklens import __version__
 from darklens.io.atomic import atomic_path
-from darklens.io.class_files import DataError, add_source_files, write_image_file
+from darklens.io.class_files import DataError, add_source_files
 
 NPY_MAGIC = b"\x93NUMPY"
+UNITS = ("counts", "counts_per_s")  # of the imported files; class files hold counts/s
+CHUNK_FILES = 1024  # files read and written at a time by import_class (bounded memory) ...
+CHUNK_BYTES = 256 * 2**20  # ... and at most this many bytes of float32 images (large images)
+IMAGE_CHUNK = 16  # images per HDF5 chunk, as io.class_files writes /images
+
+log = logging.getLogger(__name__)
 
 
 def is_npy_file(path) -> bool:
@@ -56,8 +72,8 @@ def load_npy(path, allow_pickle: bool = False, mmap: bool = False) -> np.ndarray
         raise DataError(f"{path}: not a readable .npy file ({type(exc).__name__})") from None
 
 
-def as_image(array, path) -> np.ndarray:
-    """The one image of a loaded file: (H, W) float32 from (H, W), (1, H, W) or an object array."""
+def _pixels(array, path) -> np.ndarray:
+    """The one (H, W) numeric image of a loaded file, in its own dtype (checked, not converted)."""
     array = np.asarray(array)
     if array.dtype == object:
         candidates = [np.asarray(item) for item in array.ravel()]
@@ -73,7 +89,37 @@ def as_image(array, path) -> np.ndarray:
         raise DataError(f"{path}: values of dtype {array.dtype} are not pixel values")
     if not np.isfinite(array).all():
         raise DataError(f"{path}: holds NaN or inf pixels")
-    return array.astype(np.float32)
+    return array
+
+
+def as_image(array, path) -> np.ndarray:
+    """The one image of a loaded file: (H, W) float32 from (H, W), (1, H, W) or an object array."""
+    return _pixels(array, path).astype(np.float32)
+
+
+def axion_mass(array, path) -> float | None:
+    """The axion mass [eV] of a DeepLense object array `[image, axion_mass]`: its one number
+    besides the image; None for a plain array or an object array without a number."""
+    array = np.asarray(array)
+    if array.dtype != object:
+        return None
+    numbers = []
+    for item in array.ravel():
+        value = np.asarray(item)
+        if value.ndim == 0 and (
+            np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)
+        ):
+            numbers.append(float(value))
+    if not numbers:
+        return None
+    if len(numbers) > 1:
+        raise DataError(
+            f"{path}: object array holds {len(numbers)} numbers besides the image; expected at "
+            "most one, the axion mass"
+        )
+    if not (math.isfinite(numbers[0]) and numbers[0] > 0):
+        raise DataError(f"{path}: axion mass {numbers[0]} is not a positive number of eV")
+    return numbers[0]
 
 
 def load_image(path, allow_pickle: bool = False) -> np.ndarray:
@@ -115,35 +161,161 @@ def load_images(paths, allow_pickle: bool = False, size: int | None = None) -> n
     return np.stack(images)
 
 
-def import_class(folder, class_name: str, output, allow_pickle: bool = False) -> int:
-    """Read every `*.npy` image of `folder` (sorted by name) into the class file `output`.
+def listing_digest(folder) -> str:
+    """`N files, sha256 HEX` of the names, sizes and modification times of a folder's .npy files:
+    changes when a file is added, removed, renamed or rewritten (the workflow's rerun trigger)."""
+    files = image_files(folder)
+    digest = hashlib.sha256()
+    for path in files:
+        info = path.stat()
+        digest.update(f"{path.name}\t{info.st_size}\t{info.st_mtime_ns}\n".encode())
+    return f"{len(files)} files, sha256 {digest.hexdigest()[:16]}"
 
-    All images must be finite, square and of one size. Returns the number of images.
+
+def counts_per_s_divisor(units: str, exposure_time_s: float | None) -> float:
+    """What imported pixel values are divided by to be counts/s: the exposure time for `counts`,
+    1 for `counts_per_s`. ValueError (one line) for anything else."""
+    if units == "counts_per_s":
+        return 1.0
+    if units != "counts":
+        raise ValueError(f"import units {units!r}: expected one of {', '.join(UNITS)}")
+    if exposure_time_s is None:
+        raise ValueError(
+            "import units counts need the exposure time in seconds (config "
+            "import.exposure_time_s, --exposure-time-s) to become counts/s"
+        )
+    if not (math.isfinite(exposure_time_s) and exposure_time_s > 0):
+        raise ValueError(f"import exposure time {exposure_time_s} s is not a positive number")
+    return float(exposure_time_s)
+
+
+def _check_shape(path, shape, first_shape) -> None:
+    if first_shape is None:
+        if shape[0] != shape[1]:
+            raise DataError(f"{path}: image is {shape[0]}x{shape[1]} px, not square")
+    elif shape != first_shape:
+        raise DataError(
+            f"{path}: image is {shape[0]}x{shape[1]} px, the first one is "
+            f"{first_shape[0]}x{first_shape[1]}"
+        )
+
+
+def _mixed_masses(folder, with_mass, without_mass) -> DataError:
+    return DataError(
+        f"{folder}: {with_mass.name} holds an axion mass but {without_mass.name} does not; the "
+        "files of a class must all hold one ([image, axion_mass]) or none"
+    )
+
+
+def _image_dataset(handle: h5py.File, n: int, side: int) -> h5py.Dataset:
+    """/images as io.class_files writes it: float32, chunks of 16 images, gzip 4 with shuffle."""
+    return handle.create_dataset(
+        "images",
+        shape=(n, side, side),
+        dtype=np.float32,
+        chunks=(min(n, IMAGE_CHUNK), side, side),
+        compression="gzip",
+        compression_opts=4,
+        shuffle=True,
+    )
+
+
+def _write_images(handle, files, allow_pickle, divisor, chunk_files):
+    """Read `files` into /images (created at the first file's size), `rows` at a time: at most
+    `chunk_files` and CHUNK_BYTES of float32. Returns (axion masses or None, all integers?)."""
+    n = len(files)
+    masses = np.full(n, np.nan)
+    with_mass = without_mass = None
+    integer_pixels, images, buffer, filled = True, None, None, 0
+    for i, path in enumerate(files):
+        array = load_npy(path, allow_pickle)
+        pixels = _pixels(array, path)
+        _check_shape(path, pixels.shape, None if images is None else images.shape[1:])
+        if images is None:
+            side = pixels.shape[0]
+            images = _image_dataset(handle, n, side)
+            rows = max(IMAGE_CHUNK, CHUNK_BYTES // (4 * side * side) // IMAGE_CHUNK * IMAGE_CHUNK)
+            buffer = np.empty((min(n, chunk_files, rows), side, side), dtype=np.float32)
+        integer_pixels &= bool(np.issubdtype(pixels.dtype, np.integer))
+        buffer[filled] = pixels / divisor if divisor != 1.0 else pixels
+        mass = axion_mass(array, path)
+        if mass is None:
+            without_mass = without_mass or path
+        else:
+            with_mass = with_mass or path
+            masses[i] = mass
+        if with_mass and without_mass:
+            raise _mixed_masses(path.parent, with_mass, without_mass)
+        filled += 1
+        if filled == len(buffer) or i == n - 1:
+            images[i + 1 - filled : i + 1] = buffer[:filled]
+            filled = 0
+    return (masses if with_mass else None), integer_pixels
+
+
+def import_class(
+    folder,
+    class_name: str,
+    output,
+    allow_pickle: bool = False,
+    units: str = "counts_per_s",
+    exposure_time_s: float | None = None,
+    chunk_files: int = CHUNK_FILES,
+) -> int:
+    """Read every `*.npy` image of `folder` (sorted by name) into the class file `output`, as
+    counts/s: with `units` "counts", pixel values are divided by `exposure_time_s`.
+
+    All images must be finite, square and of one size; the axion mass of DeepLense's object
+    arrays becomes /params/axion_mass_ev when every file holds one (none: no such param; some:
+    DataError). Files are read `chunk_files` at a time and written to the (atomic) output, so
+    memory holds one chunk (at most 1024 files and 256 MiB). Returns the number of images.
     """
+    divisor = counts_per_s_divisor(units, exposure_time_s)
     folder = Path(folder)
     files = image_files(folder)
     if not files:
         raise DataError(f"{folder}: no .npy images for class {class_name}")
-    images = load_images(files, allow_pickle)
-    n = len(images)
-    data = {
-        "images": images,
-        "image_index": np.arange(n, dtype=np.int64),
-        "params": {"snr": np.full(n, np.nan), "substructure_chi": np.full(n, np.nan)},
-        "subhalos": {},
-        "subhalo_offsets": np.zeros(n + 1, dtype=np.int64),
-    }
-    attrs = {
-        "class_name": class_name,
-        "source": "import",
-        "config": {"import": {"folder": str(folder), "allow_pickle": allow_pickle}},
-        "units": {
-            "images": "as imported",
-            "snr": "unknown (NaN)",
-            "substructure_chi": "unknown (NaN)",
-        },
-    }
+    n = len(files)
     with atomic_path(output) as tmp:  # the file appears complete, source_files included, or not
-        write_image_file(tmp, data, attrs)
+        with h5py.File(tmp, "w") as handle:
+            masses, integers = _write_images(handle, files, allow_pickle, divisor, chunk_files)
+            _write_params_and_attrs(handle, n, masses)
+            source = {"units": units, "exposure_time_s": exposure_time_s if divisor != 1 else None}
+            handle.attrs["class_name"] = class_name
+            handle.attrs["source"] = "import"
+            handle.attrs["config"] = json.dumps(
+                {"import": {"folder": str(folder), "allow_pickle": allow_pickle, **source}}
+            )
+            handle.attrs["source_units"] = "counts" if divisor != 1 else "counts/s"
+            if divisor != 1:
+                handle.attrs["exposure_time_s"] = divisor
+                handle.attrs["conversion"] = f"images = counts / {divisor} s"
         add_source_files(tmp, [p.name for p in files])
+    if integers and divisor == 1:
+        log.warning(
+            "%s: every image holds integers (raw counts?) but import.units is counts_per_s; "
+            "DeepLense images are counts: set import.units: counts and import.exposure_time_s",
+            folder,
+        )
     return n
+
+
+def _write_params_and_attrs(handle: h5py.File, n: int, masses: np.ndarray | None) -> None:
+    """/image_index, /params, /subhalos and the common attributes of an imported class file."""
+    handle.create_dataset("image_index", data=np.arange(n, dtype=np.int64))
+    params = handle.create_group("params")
+    params.create_dataset("snr", data=np.full(n, np.nan))
+    params.create_dataset("substructure_chi", data=np.full(n, np.nan))
+    units = {
+        "images": "counts/s per pixel",
+        "snr": "unknown (NaN)",
+        "substructure_chi": "unknown (NaN)",
+    }
+    if masses is not None:
+        params.create_dataset("axion_mass_ev", data=masses)
+        units["axion_mass_ev"] = "eV"
+    subhalos = handle.create_group("subhalos")
+    subhalos.create_dataset("offset", data=np.zeros(n + 1, dtype=np.int64))
+    handle.attrs["units"] = json.dumps(units)
+    handle.attrs["darklens_version"] = __version__
+    handle.attrs["n_images"] = n

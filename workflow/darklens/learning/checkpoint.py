@@ -65,7 +65,8 @@ def set_rng_states(states: dict, shuffle_gen, flip_rng, device) -> None:
 
 def write_resume(path: Path, state: dict) -> None:
     """Write the state after an epoch (identity, epoch, model, optimizer, scaler, rng, history,
-    best), atomically: a crash leaves the previous epoch's file."""
+    best), atomically: a crash leaves the previous epoch's file. A finished run leaves
+    {identity, epoch, finished: True, history, best}: enough to rewrite its outputs."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

@@ -317,7 +317,10 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     write_csv(out_dir / "history.csv", history, HISTORY_COLUMNS)
     write_predictions(out_dir / "predictions.csv", split["test"], y_test, probs, cfg.class_names)
     write_metrics(out_dir / "metrics.json", metrics)
-    (out_dir / RESUME_FILE).unlink(missing_ok=True)
+    # Kept (without the last epoch's model) so that a rerun whose outputs were lost or not
+    # recorded, e.g. after only the snakemake process was killed, rewrites them without training.
+    finished = {"identity": identity, "epoch": len(history), "finished": True}
+    write_resume(out_dir / RESUME_FILE, {**finished, "history": history, "best": best})
     return metrics
 
 
@@ -376,6 +379,9 @@ def _resume(run: _Run, path: Path, identity: dict, epochs: int, log) -> tuple[li
     state = read_resume(path, identity, log)
     if state is None:
         return [], None
+    if state.get("finished"):
+        log(f"{path.name}: this run finished after epoch {state['epoch']}; rewriting its outputs")
+        return state["history"], state["best"]
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scaler.load_state_dict(state["scaler"])

@@ -4,6 +4,7 @@ column, y with the row, docs/physics.md)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from darklens.evaluation.metrics import binary_auc, roc_curve  # noqa: E402
@@ -20,15 +22,78 @@ from darklens.io.class_files import (  # noqa: E402
     read_class_name,
     read_images,
     read_params,
+    read_pixel_scale,
     read_residual,
 )
 from darklens.io.tables import group_by_model, read_csv, read_predictions, run_identity  # noqa: E402
 
+#: Resolution of the saved figures (dots per inch); figures are created at this dpi, so what
+#: `fig.canvas.draw()` lays out is what is saved.
+DPI = 110
+#: Width and height of one panel in inches, independent of the image size in pixels.
+PANEL_IN = 2.8
+IMAGE_UNIT = "counts/s per pixel"
+LOG_LABEL = "log10(1 + excess/rms)\n(dimensionless)"
+
 
 def _save(fig, output) -> None:
     with atomic_path(output) as tmp:
-        fig.savefig(tmp, format=Path(output).suffix.lstrip(".") or "png", dpi=110)
+        fig.savefig(tmp, format=Path(output).suffix.lstrip(".") or "png", dpi=DPI)
     plt.close(fig)
+
+
+def _subplots(n_rows: int, n_cols: int, width_in: float = PANEL_IN, height_in: float = PANEL_IN):
+    """A constrained-layout grid of panels of `width_in` x `height_in` inches each (plus room for
+    titles and labels), at the dpi the figure is saved with."""
+    return plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(width_in * n_cols + 0.6, height_in * n_rows + 0.8),
+        squeeze=False,
+        layout="constrained",
+        dpi=DPI,
+    )
+
+
+def _wrap(text: str, width_in: float, fontsize: float) -> str:
+    """`text` wrapped at about the number of characters that fit into `width_in` inches."""
+    return textwrap.fill(text, max(int(width_in * 72 / (0.6 * fontsize)), 12))
+
+
+def _limits(values, include=(), margin: float = 0.05) -> tuple[float, float]:
+    """Axis limits that hold every finite value of `values` and `include`, with a margin."""
+    values = np.asarray([*np.ravel(np.asarray(values, float)), *include], float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 1.0
+    lo, hi = float(values.min()), float(values.max())
+    pad = margin * (hi - lo) or 0.05 * max(abs(hi), 1.0)
+    return lo - pad, hi + pad
+
+
+def _image_extent(n_pix: int, pixel_scale_arcsec: float | None):
+    """imshow extent in arcsec centred on the image, or None (pixel axes) when unknown."""
+    if not pixel_scale_arcsec:
+        return None
+    half = 0.5 * n_pix * pixel_scale_arcsec
+    return (-half, half, -half, half)
+
+
+def _image_panel(fig, ax, data, extent, colour_label: str, title: str = "", **imshow):
+    """imshow with origin lower, a colour bar labelled `colour_label` and labelled axes (arcsec
+    when `extent` is given, else pixel)."""
+    shown = ax.imshow(data, origin="lower", extent=extent, **imshow)
+    bar = fig.colorbar(shown, ax=ax, shrink=0.9)
+    bar.set_label(colour_label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    unit = "arcsec" if extent is not None else "pixel"
+    ax.set_xlabel(f"x [{unit}]", fontsize=7)
+    ax.set_ylabel(f"y [{unit}]", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.locator_params(nbins=4)
+    if title:
+        ax.set_title(title, fontsize=8)
+    return shown
 
 
 def confusion_counts(prediction_csvs) -> tuple[np.ndarray, list[str]]:
@@ -48,27 +113,77 @@ def confusion_counts(prediction_csvs) -> tuple[np.ndarray, list[str]]:
     return total, names
 
 
-def confusion_matrix_figure(prediction_csvs, output, title: str = "") -> None:
-    """Test-set confusion matrix: counts summed over seeds, and row-normalised (recall)."""
+def build_confusion_matrix(prediction_csvs, title: str = ""):
+    """The figure of `confusion_matrix_figure`, not saved."""
+    prediction_csvs = list(prediction_csvs)
     counts, names = confusion_counts(prediction_csvs)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    panels = ((counts, "counts (summed over seeds)", "d"), (rates, "row-normalised", ".2f"))
-    for ax, (matrix, label, fmt) in zip(axes, panels, strict=True):
-        ax.imshow(matrix, cmap="Blues", vmin=0)
+    size = max(PANEL_IN, 0.7 * len(names) + 1.2)
+    fig, axes = _subplots(1, 2, size + 0.8, size)
+    panels = (
+        (counts, "counts (summed over seeds)", "d", "test images"),
+        (rates, "row-normalised (recall)", ".2f", "fraction of the true class"),
+    )
+    for ax, (matrix, label, fmt, unit) in zip(axes[0], panels, strict=True):
+        shown = ax.imshow(matrix, cmap="Blues", vmin=0)
+        fig.colorbar(shown, ax=ax, shrink=0.9).set_label(unit, fontsize=8)
         for i in range(len(names)):
             for j in range(len(names)):
                 colour = "white" if matrix[i, j] > 0.6 * matrix.max() else "black"
-                ax.text(j, i, format(matrix[i, j], fmt), ha="center", va="center", color=colour)
-        ax.set_xticks(range(len(names)), names)
-        ax.set_yticks(range(len(names)), names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(label)
-    n_seeds = len(list(prediction_csvs))
-    fig.suptitle(f"{title} test set, {n_seeds} seed(s), {int(counts.sum())} predictions".strip())
-    fig.tight_layout()
-    _save(fig, output)
+                ax.text(
+                    j,
+                    i,
+                    format(matrix[i, j], fmt),
+                    ha="center",
+                    va="center",
+                    color=colour,
+                    fontsize=8,
+                )
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(label, fontsize=9)
+    suptitle = f"{title} test set, {len(prediction_csvs)} seed(s), {int(counts.sum())} predictions"
+    fig.suptitle(_wrap(suptitle.strip(), 2 * size, 10), fontsize=10)
+    return fig
+
+
+def confusion_matrix_figure(prediction_csvs, output, title: str = "") -> None:
+    """Test-set confusion matrix: counts summed over seeds, and row-normalised (recall)."""
+    _save(build_confusion_matrix(prediction_csvs, title), output)
+
+
+def build_training_curves(history_csvs):
+    """The figure of `training_curves_figure`, not saved."""
+    by_model = defaultdict(list)
+    for path in history_csvs:
+        rows = read_csv(path)
+        by_model[run_identity(path)[0]].append(
+            {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+        )
+    fig, axes = _subplots(1, 3, 1.3 * PANEL_IN, PANEL_IN)
+    axes = axes[0]
+    panels = (
+        ("train_loss", "training loss", "cross-entropy loss"),
+        ("val_loss", "validation loss", "cross-entropy loss"),
+        ("val_acc", "validation accuracy", "accuracy (fraction correct)"),
+    )
+    for colour, (model, runs) in zip(plt.cm.tab10.colors, sorted(by_model.items()), strict=False):
+        n_epochs = min(len(run["epoch"]) for run in runs)
+        epochs = runs[0]["epoch"][:n_epochs]
+        for ax, (key, _, _) in zip(axes, panels, strict=True):
+            values = np.stack([run[key][:n_epochs] for run in runs])
+            ax.plot(epochs, values.mean(axis=0), color=colour, label=f"{model} ({len(runs)} seeds)")
+            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.2)
+    for ax, (_, label, unit) in zip(axes, panels, strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(unit)
+        ax.set_title(label, fontsize=9)
+    axes[2].axhline(1 / 3, color="grey", ls=":", label="chance (3 classes)")
+    axes[2].legend(fontsize=7)
+    fig.suptitle("Training curves: mean over seeds, band = min..max", fontsize=10)
+    return fig
 
 
 def training_curves_figure(history_csvs, output) -> None:
@@ -76,32 +191,7 @@ def training_curves_figure(history_csvs, output) -> None:
 
     Each history file lives at `runs/{model}/seed_{k}/history.csv`.
     """
-    by_model = defaultdict(list)
-    for path in history_csvs:
-        rows = read_csv(path)
-        by_model[run_identity(path)[0]].append(
-            {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
-        )
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (
-        ("train_loss", "training loss"),
-        ("val_loss", "validation loss"),
-        ("val_acc", "validation accuracy"),
-    )
-    for colour, (model, runs) in zip(plt.cm.tab10.colors, sorted(by_model.items()), strict=False):
-        n_epochs = min(len(run["epoch"]) for run in runs)
-        epochs = runs[0]["epoch"][:n_epochs]
-        for ax, (key, label) in zip(axes, panels, strict=True):
-            values = np.stack([run[key][:n_epochs] for run in runs])
-            ax.plot(epochs, values.mean(axis=0), color=colour, label=f"{model} ({len(runs)} seeds)")
-            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.2)
-            ax.set_xlabel("epoch")
-            ax.set_title(label)
-    axes[2].axhline(1 / 3, color="grey", ls=":", label="chance (3 classes)")
-    axes[2].legend()
-    fig.suptitle("Training curves: mean over seeds, band = min..max")
-    fig.tight_layout()
-    _save(fig, output)
+    _save(build_training_curves(history_csvs), output)
 
 
 def percentile_limits(image: np.ndarray, low: float = 1.0, high: float = 99.5):
@@ -115,46 +205,73 @@ def log_scaled(image: np.ndarray) -> np.ndarray:
     return np.log10(1.0 + np.maximum(image - floor, 0.0) / scale)
 
 
-def samples_figure(class_files, residual_files, output, per_class: int = 3) -> None:
-    """Per class: `per_class` images in log scale, percentile (1-99.5%) scale, and residuals."""
+def build_samples(class_files, residual_files, per_class: int = 3):
+    """The figure of `samples_figure`, not saved."""
     residual_files = residual_files or [None] * len(class_files)
     n_cols = 3 if any(residual_files) else 2
-    fig, axes = plt.subplots(
-        len(class_files) * per_class, n_cols, figsize=(3 * n_cols, 3 * per_class * len(class_files))
-    )
-    axes = np.atleast_2d(axes)
+    fig, axes = _subplots(len(class_files) * per_class, n_cols, PANEL_IN + 0.6, PANEL_IN)
     for c, (path, res_path) in enumerate(zip(class_files, residual_files, strict=True)):
         name = read_class_name(path)
         images = read_images(path, count=per_class)
         params = read_params(path, count=per_class)
         residuals = read_residual(res_path, count=per_class) if res_path else None
+        extent = _image_extent(images.shape[-1], read_pixel_scale(path))
         for k in range(len(images)):
             row = axes[c * per_class + k]
             chi = params.get("substructure_chi", np.zeros(per_class))[k]
-            row[0].imshow(log_scaled(images[k]), origin="lower", cmap="magma")
-            row[0].set_title(f"{name} #{k} log  (chi_sub={chi:.1f})", fontsize=8)
+            _image_panel(
+                fig,
+                row[0],
+                log_scaled(images[k]),
+                extent,
+                LOG_LABEL,
+                _wrap(f"{name} #{k} log (chi_sub={chi:.1f})", PANEL_IN, 8),
+                cmap="magma",
+            )
             lo, hi = percentile_limits(images[k])
-            row[1].imshow(images[k], origin="lower", cmap="gray", vmin=lo, vmax=hi)
-            row[1].set_title(f"percentile 1-99.5%  snr={params['snr'][k]:.0f}", fontsize=8)
+            _image_panel(
+                fig,
+                row[1],
+                images[k],
+                extent,
+                IMAGE_UNIT,
+                _wrap(f"1-99.5 percentile, snr={params['snr'][k]:.0f}", PANEL_IN, 8),
+                cmap="gray",
+                vmin=lo,
+                vmax=hi,
+            )
             if residuals is not None:
-                limit = np.percentile(np.abs(residuals[k]), 99.5)
-                row[2].imshow(residuals[k], origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
-                row[2].set_title("residual", fontsize=8)
-            for ax in row:
-                ax.set_xticks([])
-                ax.set_yticks([])
-    fig.tight_layout()
-    _save(fig, output)
+                limit = np.percentile(np.abs(residuals[k]), 99.5) or 1.0
+                _image_panel(
+                    fig,
+                    row[2],
+                    residuals[k],
+                    extent,
+                    f"residual {IMAGE_UNIT}",
+                    "residual",
+                    cmap="RdBu_r",
+                    vmin=-limit,
+                    vmax=limit,
+                )
+        for k in range(len(images), per_class):
+            for ax in axes[c * per_class + k]:
+                ax.set_axis_off()
+    return fig
 
 
-def roc_figure(prediction_csvs, output, title: str = "") -> None:
-    """One-vs-rest ROC curves per class: one thin line per seed, the vertical mean over seeds
-    (interpolated on a common false-positive-rate grid) and the min..max band of the seeds."""
+def samples_figure(class_files, residual_files, output, per_class: int = 3) -> None:
+    """Per class: `per_class` images in log scale, percentile (1-99.5%) scale, and residuals."""
+    _save(build_samples(class_files, residual_files, per_class), output)
+
+
+def build_roc(prediction_csvs, title: str = ""):
+    """The figure of `roc_figure`, not saved."""
+    prediction_csvs = list(prediction_csvs)
     runs = [read_predictions(p) for p in prediction_csvs]
     names = runs[0][3]
     grid = np.linspace(0.0, 1.0, 201)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 4.3))
-    for k, (ax, name) in enumerate(zip(np.atleast_1d(axes), names, strict=True)):
+    fig, axes = _subplots(1, len(names), 1.3 * PANEL_IN, 1.3 * PANEL_IN)
+    for k, (ax, name) in enumerate(zip(axes[0], names, strict=True)):
         curves, aucs = [], []
         for path, (_, labels, probs, _) in zip(prediction_csvs, runs, strict=True):
             positive = labels == k
@@ -178,63 +295,97 @@ def roc_figure(prediction_csvs, output, title: str = "") -> None:
             )
             ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color="grey", alpha=0.25)
         ax.plot([0, 1], [0, 1], ls=":", color="grey")
+        ax.set_xlim(-0.02, 1.02)  # rates lie in 0..1
+        ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
-        ax.set_title(f"{name} vs rest")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(f"{name} vs rest", fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
         ax.set_aspect("equal")
-    fig.suptitle(
-        f"{title} one-vs-rest ROC, {len(runs)} seed(s); band = min..max over seeds".strip()
-    )
-    fig.tight_layout()
-    _save(fig, output)
+    suptitle = f"{title} one-vs-rest ROC, {len(runs)} seed(s); band = min..max over seeds"
+    fig.suptitle(_wrap(suptitle.strip(), 1.3 * PANEL_IN * len(names), 10), fontsize=10)
+    return fig
 
 
-def accuracy_vs_signal_figure(prediction_csvs, class_files, output) -> None:
-    """Recall of cdm and axion test images against their substructure signal chi, per model
-    (mean over seeds, error bar = standard deviation over seeds); `prediction_csvs` are
-    `runs/{model}/seed_{k}/predictions.csv` of any models."""
+def roc_figure(prediction_csvs, output, title: str = "") -> None:
+    """One-vs-rest ROC curves per class: one thin line per seed, the vertical mean over seeds
+    (interpolated on a common false-positive-rate grid) and the min..max band of the seeds."""
+    _save(build_roc(prediction_csvs, title), output)
+
+
+def build_accuracy_vs_signal(prediction_csvs, class_files):
+    """The figure of `accuracy_vs_signal_figure`, not saved."""
     by_model = group_by_model(prediction_csvs)
     results = {m: accuracy_vs_signal(paths, class_files) for m, paths in by_model.items()}
     classes = sorted({c for r in results.values() for c in r}, key=lambda c: c != "cdm")
-    fig, axes = plt.subplots(1, max(len(classes), 1), figsize=(5.5 * max(len(classes), 1), 4.2))
-    for ax, name in zip(np.atleast_1d(axes), classes, strict=False):
+    width = 1.6 * PANEL_IN
+    fig, axes = _subplots(1, max(len(classes), 1), width, 1.3 * PANEL_IN)
+    for ax, name in zip(axes[0], classes, strict=False):
+        shown = [1 / 3]
         for colour, (model, result) in zip(plt.cm.tab10.colors, results.items(), strict=False):
             r = result[name]
+            mean = r["recall"].mean(axis=0)
             std = r["recall"].std(axis=0, ddof=1) if len(r["recall"]) > 1 else None
             ax.errorbar(
                 r["centres"],
-                r["recall"].mean(axis=0),
+                mean,
                 yerr=std,
                 marker="o",
                 capsize=3,
                 color=colour,
                 label=f"{model} ({len(r['recall'])} seeds)",
             )
+            spread = 0.0 if std is None else std
+            shown += [*(mean - spread), *(mean + spread)]
         r = next(iter(results.values()))[name]
         ax.set_xscale("log")
+        # labels at 1, 2, 5 x 10^k only: the default minor labels overlap within a decade
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.axvline(1.0, color="grey", ls=":", lw=1)
         ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance (3 classes)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("substructure signal chi (median of bin; noise-weighted, 1 = noise level)")
-        ax.set_ylabel(f"recall of {name}")
-        ax.set_title(
-            f"{name}: {int(r['counts'].sum())} test images in {len(r['counts'])} quantile bins"
+        ax.set_ylim(*_limits(shown, include=(0.0, 1.0), margin=0.03))
+        ax.set_xlabel(
+            _wrap(
+                "substructure signal chi (median of bin; noise-weighted, 1 = noise level)", width, 9
+            ),
+            fontsize=8,
         )
-        ax.legend(fontsize=8)
+        ax.set_ylabel(f"recall of {name} (fraction)")
+        ax.set_title(
+            _wrap(
+                f"{name}: {int(r['counts'].sum())} test images in {len(r['counts'])} quantile bins",
+                width,
+                9,
+            ),
+            fontsize=9,
+        )
+        ax.legend(fontsize=7)
     if not classes:
-        ax = np.atleast_1d(axes)[0]
+        ax = axes[0][0]
         ax.text(0.5, 0.5, "no substructure signal stored\n(imported images?)", ha="center")
         ax.set_axis_off()
-    fig.suptitle("Accuracy against the per-image substructure signal (test set)")
-    fig.tight_layout()
-    _save(fig, output)
+    fig.suptitle(
+        _wrap(
+            "Accuracy against the per-image substructure signal (test set)",
+            width * max(len(classes), 1),
+            10,
+        ),
+        fontsize=10,
+    )
+    return fig
 
 
-def sensitivity_figure(sensitivity_csv, output) -> None:
-    """Macro AUC and the swept class's one-vs-rest AUC against the swept setting, per model
-    (mean over seeds, error bar = standard deviation); the swept class's median substructure
-    signal is written along the top axis."""
+def accuracy_vs_signal_figure(prediction_csvs, class_files, output) -> None:
+    """Recall of cdm and axion test images against their substructure signal chi, per model
+    (mean over seeds, error bar = standard deviation over seeds); `prediction_csvs` are
+    `runs/{model}/seed_{k}/predictions.csv` of any models."""
+    _save(build_accuracy_vs_signal(prediction_csvs, class_files), output)
+
+
+def build_sensitivity(sensitivity_csv):
+    """The figure of `sensitivity_figure`, not saved."""
     rows = read_csv(sensitivity_csv)
     parameter = rows[0]["parameter"]
     points = list(dict.fromkeys(r["point"] for r in rows))
@@ -245,9 +396,11 @@ def sensitivity_figure(sensitivity_csv, output) -> None:
     panels = [("auc_macro_ovr", "macro AUC")]
     if focus:
         panels.append((f"auc_{focus}", f"AUC {focus} vs rest"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    width = max(1.6 * PANEL_IN, 0.75 * len(points) + 1.0)
+    fig, axes = _subplots(1, len(panels), width, 1.3 * PANEL_IN)
     models = list(dict.fromkeys(r["model"] for r in rows))
     for ax, (key, label) in zip(axes[0], panels, strict=True):
+        shown = []
         for colour, model in zip(plt.cm.tab10.colors, models, strict=False):
             mean, std = [], []
             for p in points:
@@ -267,6 +420,7 @@ def sensitivity_figure(sensitivity_csv, output) -> None:
                 color=colour,
                 label=model,
             )
+            shown += [*(np.array(mean) - std), *(np.array(mean) + std)]
         ax.axhline(0.5, color="grey", ls="--", lw=1, label="chance")
         low, high = min(x.values()), max(x.values())
         if numeric and low > 0 and high / low >= 10:
@@ -277,16 +431,26 @@ def sensitivity_figure(sensitivity_csv, output) -> None:
             ax.set_xlim(low - pad, high + pad)
         chi = {r["point"]: r.get("chi_median", "") for r in rows}
         ticks = [f"{labels[p]}\n(chi {float(chi[p]):.1f})" if chi[p] else labels[p] for p in points]
-        ax.set_xticks([x[p] for p in points], ticks)
+        ax.set_xticks([x[p] for p in points], ticks, fontsize=7)
         ax.minorticks_off()
         chi_note = f"; in brackets the median substructure chi of {focus}" if focus else ""
-        ax.set_xlabel(f"{parameter}{chi_note}", fontsize=8)
-        ax.set_ylabel(label)
-        ax.set_ylim(0.4, 1.02)
-        ax.legend(fontsize=8)
-    fig.suptitle("Sensitivity: where does substructure become detectable?")
-    fig.tight_layout()
-    _save(fig, output)
+        ax.set_xlabel(_wrap(f"{parameter}{chi_note}", width, 8), fontsize=8)
+        ax.set_ylabel(f"{label} (0.5 = chance)")
+        # every mean +- std, chance (0.5) and a perfect score (1.0) stay inside the axes
+        ax.set_ylim(*_limits(shown, include=(0.5, 1.0), margin=0.04))
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        _wrap("Sensitivity: where does substructure become detectable?", width * len(panels), 10),
+        fontsize=10,
+    )
+    return fig
+
+
+def sensitivity_figure(sensitivity_csv, output) -> None:
+    """Macro AUC and the swept class's one-vs-rest AUC against the swept setting, per model
+    (mean over seeds, error bar = standard deviation); the swept class's median substructure
+    signal is written along the top axis."""
+    _save(build_sensitivity(sensitivity_csv), output)
 
 
 def _is_number(text: str) -> bool:
@@ -297,49 +461,83 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def attribution_figure(result: dict, output, title: str = "") -> None:
-    """Per shown test image: the input channels, Grad-CAM, and the integrated-gradients map of each
-    channel (same colour scale for all channels of an image, red = towards the predicted class)."""
+def build_attribution(result: dict, title: str = ""):
+    """The figure of `attribution_figure`, not saved."""
     channels, names = result["channels"], result["class_names"]
     n, n_ch = len(result["labels"]), len(channels)
     n_cols = n_ch + 1 + n_ch
-    fig, axes = plt.subplots(n, n_cols, figsize=(2.3 * n_cols, 2.4 * n), squeeze=False)
+    size = result["raw"].shape[-1] if n else 1
+    extent = _image_extent(size, result.get("pixel_scale_arcsec"))
+    fig, axes = _subplots(n, n_cols, PANEL_IN + 0.5, PANEL_IN)
     for i in range(n):
         row = axes[i]
         raw = result["raw"][i]
         for c, channel in enumerate(channels):
             if channel == "image":
-                row[c].imshow(log_scaled(raw[c]), origin="lower", cmap="magma")
+                _image_panel(
+                    fig, row[c], log_scaled(raw[c]), extent, LOG_LABEL, channel, cmap="magma"
+                )
             else:
                 limit = np.percentile(np.abs(raw[c]), 99.5) or 1.0
-                row[c].imshow(raw[c], origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
-            row[c].set_title(f"{channel}", fontsize=8)
+                _image_panel(
+                    fig,
+                    row[c],
+                    raw[c],
+                    extent,
+                    f"{channel} {IMAGE_UNIT}",
+                    channel,
+                    cmap="RdBu_r",
+                    vmin=-limit,
+                    vmax=limit,
+                )
         true, pred = names[result["labels"][i]], names[result["target"][i]]
-        row[0].set_ylabel(f"true {true}\npred {pred} ({result['probs'][i].max():.2f})", fontsize=8)
-        row[n_ch].imshow(log_scaled(raw[0]), origin="lower", cmap="gray")
-        row[n_ch].imshow(
-            result["grad_cam"][i], origin="lower", cmap="jet", alpha=0.45, vmin=0, vmax=1
+        row[0].set_ylabel(
+            f"true {true}, pred {pred} ({result['probs'][i].max():.2f})\n" + row[0].get_ylabel(),
+            fontsize=7,
         )
-        row[n_ch].set_title("Grad-CAM", fontsize=8)
+        row[n_ch].imshow(log_scaled(raw[0]), origin="lower", cmap="gray", extent=extent)
+        _image_panel(
+            fig,
+            row[n_ch],
+            result["grad_cam"][i],
+            extent,
+            "Grad-CAM weight\n(dimensionless, 0..1)",
+            "Grad-CAM",
+            cmap="jet",
+            alpha=0.45,
+            vmin=0,
+            vmax=1,
+        )
         ig = result["integrated_gradients"][i]
         limit = np.abs(ig).max() or 1.0
         for c, channel in enumerate(channels):
-            ax = row[n_ch + 1 + c]
-            ax.imshow(ig[c], origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
             share = result["channel_share"][i][c]
-            ax.set_title(f"IG {channel} ({100 * share:.0f}%)", fontsize=8)
-        for ax in row:
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _image_panel(
+                fig,
+                row[n_ch + 1 + c],
+                ig[c],
+                extent,
+                "IG (logit of the\npredicted class per pixel)",
+                f"IG {channel} ({100 * share:.0f}%)",
+                cmap="RdBu_r",
+                vmin=-limit,
+                vmax=limit,
+            )
     shares = "; ".join(
         f"{name}: "
         + ", ".join(f"{ch} {100 * s:.0f}%" for ch, s in zip(channels, share, strict=True))
         for name, share in result["share_by_class"].items()
     )
-    fig.suptitle(
+    text = (
         f"{title} attributions on test images (integrated gradients from the training-mean "
-        f"baseline; % = share of |IG|)\nmean share over all test images of each class: {shares}",
-        fontsize=9,
+        f"baseline; % = share of |IG|). Mean share over all test images of each class: {shares}"
     )
-    fig.tight_layout()
-    _save(fig, output)
+    fig.suptitle(_wrap(text.strip(), (PANEL_IN + 0.5) * n_cols, 9), fontsize=9)
+    return fig
+
+
+def attribution_figure(result: dict, output, title: str = "") -> None:
+    """Per shown test image: the input channels, Grad-CAM, and the integrated-gradients map of each
+    channel (same colour scale for all channels of an image, red = towards the predicted class).
+    Axes are in arcsec when `result` holds "pixel_scale_arcsec", else in pixels."""
+    _save(build_attribution(result, title), output)

@@ -14,6 +14,7 @@ The row title lists the drawn parameters.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from darklens.io.atomic import atomic_path  # noqa: E402
+from darklens.reporting.figures import DPI, PANEL_IN  # noqa: E402
 from darklens.simulation.presets import resolve  # noqa: E402
 from darklens.simulation.render import (  # noqa: E402
     build_instrument,
@@ -78,6 +80,22 @@ def gallery_figure(
     common, class_settings: as for `simulation.shards.simulate_shard`. image_file: the class
     file; its first images must equal the ones simulated here (ValueError otherwise).
     """
+    fig = build_gallery(common, class_name, class_settings, seed, n_images, image_file, psf_kernel)
+    with atomic_path(output) as tmp:
+        fig.savefig(tmp, format=Path(output).suffix.lstrip(".") or "png", dpi=DPI)
+    plt.close(fig)
+
+
+def build_gallery(
+    common: dict,
+    class_name: str,
+    class_settings: dict,
+    seed: int,
+    n_images: int = 4,
+    image_file=None,
+    psf_kernel: np.ndarray | None = None,
+):
+    """The gallery figure of `gallery_figure`, not saved (the caller closes it)."""
     common, class_settings = resolve(common, class_name, class_settings)
     instrument = build_instrument(common["instrument"], psf_kernel)
     rays = instrument.ray_grid()
@@ -89,35 +107,44 @@ def gallery_figure(
         stored = read_images(image_file, expected_class=class_name)
     half = 0.5 * instrument.n_pix * instrument.pixel_scale_arcsec
     extent = (-half, half, -half, half)
-    fig, axes = plt.subplots(n_images, 4, figsize=(15, 3.9 * n_images), squeeze=False)
+    # sized in inches per panel, whatever the image size: readable for 24 px and 256 px images
+    size = (4 * PANEL_IN + 0.5, (PANEL_IN + 0.9) * n_images + 0.5)
+    fig = plt.figure(figsize=size, layout="constrained", dpi=DPI)
+    rows = np.atleast_1d(fig.subfigures(n_images, 1))
     for row in range(n_images):
         image = simulate_image_details(
             instrument, common, class_name, class_settings, image_rng(seed, class_name, row), rays
         )
         if stored is not None and not np.array_equal(stored[row], image.noisy.astype(np.float32)):
+            plt.close(fig)
             raise ValueError(f"{image_file}: image {row} differs from its simulation")
         noisy = image.noisy
         floor = instrument.background_rms
-        panels = axes[row]
+        panels = rows[row].subplots(1, 4)
         shown = panels[0].imshow(
             np.log10(np.maximum(noisy, floor)), origin="lower", extent=extent, cmap="magma"
         )
-        fig.colorbar(shown, ax=panels[0], label="log10 counts/s")
+        _colour_bar(fig, shown, panels[0], "log10(counts/s per pixel)")
         lo, hi = np.percentile(noisy, [1.0, 99.5])
         shown = panels[1].imshow(
             noisy, origin="lower", extent=extent, cmap="gray", vmin=lo, vmax=hi
         )
-        fig.colorbar(shown, ax=panels[1], label="counts/s (1-99.5 %)")
+        _colour_bar(fig, shown, panels[1], "counts/s per pixel\n(1-99.5 percentile)")
         kappa = convergence_map(image, instrument)
         shown = panels[2].imshow(
             np.log10(np.maximum(kappa, 1e-3)), origin="lower", extent=extent, cmap="viridis"
         )
-        fig.colorbar(shown, ax=panels[2], label="log10 kappa")
+        _colour_bar(fig, shown, panels[2], "log10 kappa\n(kappa dimensionless)")
         subhalos = image.substructure.subhalos
         if len(subhalos["mass_msun"]):
-            size = 4.0 * np.maximum(np.log10(subhalos["mass_msun"]) - 5.0, 0.5)
+            inside = (np.abs(subhalos["x_arcsec"]) <= half) & (np.abs(subhalos["y_arcsec"]) <= half)
+            size = 4.0 * np.maximum(np.log10(subhalos["mass_msun"][inside]) - 5.0, 0.5)
             panels[2].scatter(
-                subhalos["x_arcsec"], subhalos["y_arcsec"], s=size, c="red", linewidths=0
+                subhalos["x_arcsec"][inside],
+                subhalos["y_arcsec"][inside],
+                s=size,
+                c="red",
+                linewidths=0,
             )
             panels[2].set_xlim(extent[:2])
             panels[2].set_ylim(extent[2:])
@@ -126,17 +153,26 @@ def gallery_figure(
         shown = panels[3].imshow(
             signal, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit
         )
-        fig.colorbar(shown, ax=panels[3], label="(with - without) / sigma")
+        _colour_bar(fig, shown, panels[3], "(with - without) / sigma\n(dimensionless)")
         labels = ["image (log)", "image (percentiles)", "convergence", "substructure signal"]
         for panel, label in zip(panels, labels, strict=True):
             panel.set_title(label, fontsize=9)
-            panel.set_xlabel("x [arcsec]")
-        panels[0].text(
-            0.0, 1.13, _title(class_name, row, image.record), transform=panels[0].transAxes
+            panel.set_xlabel("x [arcsec]", fontsize=8)
+            panel.set_ylabel("y [arcsec]", fontsize=8)
+            panel.tick_params(labelsize=7)
+            panel.locator_params(nbins=4)
+        rows[row].suptitle(
+            textwrap.fill(_title(class_name, row, image.record), int(4 * PANEL_IN * 72 / 5.4)),
+            fontsize=9,
+            x=0.02,
+            ha="left",
         )
     preset = common.get("preset", "default")
     fig.suptitle(f"{class_name} gallery, preset {preset}, seed {seed}", fontsize=12)
-    fig.tight_layout(h_pad=3.0, rect=(0, 0, 1, 0.97))
-    with atomic_path(output) as tmp:
-        fig.savefig(tmp, format=Path(output).suffix.lstrip(".") or "png", dpi=90)
-    plt.close(fig)
+    return fig
+
+
+def _colour_bar(fig, shown, ax, label: str) -> None:
+    bar = fig.colorbar(shown, ax=ax, shrink=0.9)
+    bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)

@@ -8,9 +8,11 @@ Rendering (`render_models`) makes the noiseless image with substructure and the 
 without it in one pass: the macro deflection (SIE + shear: interpolated from the pixel centres
 within MACRO_TOLERANCE_ARCSEC, exact near the SIE centre; `ray_deflections`) and the
 substructure's far field are interpolated together, the substructure's near fields added
-(within `GRID_TOLERANCE_ARCSEC` of the exact sum, `Substructure.ray_field`), and the two source
+(within `GRID_TOLERANCE_ARCSEC` of the exact sum, `Substructure.ray_field`), with the
+mass-compensation disk (exact at every ray; part of the substructure), and the two source
 evaluations, binnings and PSF convolutions run as one stacked array. `substructure_chi`
-compares the two.
+compares the two: the image with substructure and its compensating disk against the image with
+neither.
 
 Randomness: image `k` of class `c` uses `SeedSequence(seed, spawn_key=(c, k))`, so an image does
 not depend on the shard it lands in, on how many shards there are, or on the order jobs ran in.
@@ -63,6 +65,11 @@ UNITS = {
     "vortex_angle_rad": "radian",
     "kappa_rms": "dimensionless",
     "granule_length_arcsec": "arcsec",
+    "compensation_kappa": "dimensionless",
+    "compensation_radius_arcsec": "arcsec",
+    "compensation_center_x_arcsec": "arcsec",
+    "compensation_center_y_arcsec": "arcsec",
+    "compensation_mass_msun": "Msun",
     "subhalos/mass_msun": "Msun",
     "subhalos/x_arcsec": "arcsec",
     "subhalos/y_arcsec": "arcsec",

@@ -8,6 +8,22 @@ The subhalo count of `cdm` is Poisson(mean), fixed, or set by a substructure mas
 f_sub: N ~ Poisson(f_sub M_lens(< radius) / <m>), where M_lens(< radius) = pi Sigma_crit
 theta_E radius is the projected mass of the macro lens (as an SIS of the drawn theta_E) within the
 disk where subhalos are placed and <m> the mean of the mass function.
+
+Mass compensation (`mass_compensation: sheet`, the default; docs/physics.md): each realisation
+of a cdm population or an axion vortex comes with a uniform disk of negative convergence
+(`darklens.physics.lensing.UniformDisk`) centred on the lens centre that removes the
+realisation's mass within the disk where it was placed: kappa_c = M(< R) / (Sigma_crit pi R^2),
+M(< R) the members' projected mass within that disk, so the realisation's enclosed mass at R (and,
+for point masses, beyond) is exactly no_sub's. Point masses (and vortex points) lie inside: M(< R)
+is their total mass. TNFW members extend past R (r_trunc = 10 Rs is ~1..10" for 1e9..3e10
+Msun): M(< R) is their mass within the disk (Gauss's law, `population_mass_in_disk`), not M200
+and not their total truncated mass, which would remove ~2x the mass they hold within the Einstein
+radius. R is the cdm `radius_arcsec`; for a vortex, whose centre is uniform within
+`radius_arcsec` and whose points spread `length / 2` either side of it, R = radius_arcsec +
+length / 2, the disk holding every position its points can take. Granule fields have zero mean
+by construction (their sample mean on the field grid is subtracted) and get no sheet. The disk is
+recorded per image (`compensation_*` in the record) and added to the substructure's deflection
+exactly at every ray.
 """
 
 from __future__ import annotations
@@ -35,6 +51,8 @@ GRID_TOLERANCE_ARCSEC = DEFAULT_TOLERANCE_ARCSEC
 #: Granule fields are generated on a grid of at most this fraction of the correlation length per
 #: node (then interpolated to the rays). Unit: dimensionless.
 GRANULE_NODES_PER_LENGTH = 8
+#: The values of `simulation.classes.<class>.mass_compensation`; the first is the default.
+MASS_COMPENSATION_MODES = ("sheet", "none")
 
 
 def _no_subhalos() -> dict:
@@ -50,6 +68,9 @@ class Substructure:
         it accepts the instrument's ray grid only.
     field_convergence: the convergence of the grid-based perturber on the ray grid, or None.
     record: per-image scalars to store. subhalos: {"mass_msun", "x_arcsec", "y_arcsec"} arrays.
+    compensation: the negative-convergence disk of mass compensation
+        (`darklens.physics.lensing.UniformDisk`, scalar parameters), or None; part of the
+        substructure (the image without substructure has neither).
     """
 
     population: tuple[type, dict] | None = None
@@ -57,10 +78,13 @@ class Substructure:
     record: dict = field(default_factory=dict)
     subhalos: dict = field(default_factory=_no_subhalos)
     field_convergence: np.ndarray | None = None
+    compensation: object | None = None
 
     @property
     def is_empty(self) -> bool:
-        return self.population is None and self.field_deflection is None
+        return (
+            self.population is None and self.field_deflection is None and self.compensation is None
+        )
 
     def ray_field(self, instrument, tolerance_arcsec: float | None = None):
         """The deflection at the ray grid in two parts: (far, add_near).
@@ -71,8 +95,8 @@ class Substructure:
         (2, N s, N s) deflection at the rays, in place. Their sum is the summed deflection of
         all perturbers at the rays: populations of point masses and TNFW halos use
         ``darklens.physics.lensing.grid.PopulationGrid`` (within ``tolerance_arcsec``, default
-        GRID_TOLERANCE_ARCSEC, of the exact sum at every ray), other profiles and grid fields
-        are added exactly.
+        GRID_TOLERANCE_ARCSEC, of the exact sum at every ray), other profiles, grid fields and
+        the compensating disk are added exactly.
         """
         from darklens.physics.lensing.grid import PopulationGrid, RadialPopulation
 
@@ -101,6 +125,8 @@ class Substructure:
                 parts.append(lambda alpha: _add_exact(alpha, exact, instrument))
         if self.field_deflection is not None:
             parts.append(lambda alpha: _add_exact(alpha, self.field_deflection, instrument))
+        if self.compensation is not None:
+            parts.append(lambda alpha: _add_disk(alpha, self.compensation, instrument))
 
         def add_near(alpha):
             for part in parts:
@@ -109,15 +135,92 @@ class Substructure:
         return far, add_near
 
 
+def _add_disk(alpha, disk, instrument):
+    """Add a `UniformDisk`'s exact deflection at the ray grid to alpha, in place (numba)."""
+    from darklens.physics.instrument import pixel_coordinates
+    from darklens.physics.lensing._kernels import add_uniform_disk
+
+    axis = pixel_coordinates(
+        instrument.n_pix * instrument.supersampling,
+        instrument.pixel_scale_arcsec / instrument.supersampling,
+    )
+    add_uniform_disk(
+        alpha,
+        axis,
+        axis,
+        float(disk.kappa),
+        float(disk.r_trunc),
+        float(disk.center_x),
+        float(disk.center_y),
+    )
+
+
 def _add_exact(alpha, deflection, instrument):
     fx, fy = deflection(*instrument.ray_grid())
     alpha[0] += fx
     alpha[1] += fy
 
 
+def mass_compensation(
+    settings: dict, lens: dict, mass_msun: float, radius_arcsec: float, macro
+) -> tuple[object | None, dict]:
+    """The compensating disk of one realisation and its record.
+
+    mass_msun: the members' projected mass [Msun] within the disk of radius radius_arcsec
+    [arcsec] (centred on the lens centre) where they were placed. With
+    `settings["mass_compensation"]` "sheet" (the default) and mass > 0: a `UniformDisk` of
+    kappa = -mass / (Sigma_crit pi R^2), else None. The record holds what re-renders it:
+    compensation_kappa (the disk's convergence, <= 0; 0 = no disk; dimensionless),
+    compensation_radius_arcsec, compensation_center_x_arcsec / _y_arcsec and
+    compensation_mass_msun (the mass removed, >= 0).
+    """
+    from darklens.physics.lensing import UniformDisk
+
+    mode = settings.get("mass_compensation", MASS_COMPENSATION_MODES[0])
+    if mode not in MASS_COMPENSATION_MODES:
+        raise ValueError(f"mass_compensation must be one of {MASS_COMPENSATION_MODES}: {mode!r}")
+    kappa, removed = 0.0, 0.0
+    if mode == "sheet" and mass_msun > 0.0 and radius_arcsec > 0.0:
+        sigma_crit = COSMOLOGY.sigma_crit(lens["z_lens"], lens["z_source"])  # Msun / arcsec^2
+        kappa = -float(mass_msun / (sigma_crit * np.pi * radius_arcsec**2))
+        removed = float(mass_msun)
+    record = {
+        "compensation_kappa": kappa,
+        "compensation_radius_arcsec": float(radius_arcsec),
+        "compensation_center_x_arcsec": float(macro.lens["center_x"]),
+        "compensation_center_y_arcsec": float(macro.lens["center_y"]),
+        "compensation_mass_msun": removed,
+    }
+    disk = None
+    if kappa != 0.0:
+        disk = UniformDisk(
+            kappa=kappa,
+            r_trunc=radius_arcsec,
+            center_x=macro.lens["center_x"],
+            center_y=macro.lens["center_y"],
+        )
+    return disk, record
+
+
+def compensation_from_record(record: dict):
+    """The compensating `UniformDisk` stored in a record (or HDF5 params row), None if none."""
+    from darklens.physics.lensing import UniformDisk
+
+    kappa = float(record.get("compensation_kappa", 0.0))
+    if kappa == 0.0:
+        return None
+    return UniformDisk(
+        kappa=kappa,
+        r_trunc=float(record["compensation_radius_arcsec"]),
+        center_x=float(record["compensation_center_x_arcsec"]),
+        center_y=float(record["compensation_center_y_arcsec"]),
+    )
+
+
 def no_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
-    """The smooth `no_sub` class: nothing beyond the macro lens."""
-    return Substructure(record={"n_subhalos": 0, "substructure_mass_msun": 0.0})
+    """The smooth `no_sub` class: nothing beyond the macro lens (and no compensation)."""
+    _, compensation = mass_compensation({"mass_compensation": "none"}, {}, 0.0, 0.0, macro)
+    return Substructure(record={"n_subhalos": 0, "substructure_mass_msun": 0.0, **compensation})
 
 
 def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure:
@@ -140,6 +243,7 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
     if class_settings["profile"] == "point_mass":
         theta_e = COSMOLOGY.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
         population = (PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y})
+        total_mass = float(masses.sum())
     else:
         from darklens.physics.lensing import TNFW
 
@@ -150,9 +254,30 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
             TNFW,
             {"Rs": rs, "alpha_Rs": alpha_rs, "r_trunc": r_trunc, "center_x": x, "center_y": y},
         )
-    record = {"n_subhalos": n, "substructure_mass_msun": float(masses.sum())}
+        total_mass = 0.0
+        if n and class_settings.get("mass_compensation", MASS_COMPENSATION_MODES[0]) == "sheet":
+            from darklens.physics.lensing import population_mass_in_disk
+
+            sigma_crit = COSMOLOGY.sigma_crit(lens["z_lens"], lens["z_source"])  # Msun/arcsec^2
+            inside = population_mass_in_disk(
+                TNFW,
+                population[1],
+                class_settings["radius_arcsec"],
+                macro.lens["center_x"],
+                macro.lens["center_y"],
+            )
+            total_mass = float(sigma_crit * inside)
+    disk, compensation = mass_compensation(
+        class_settings, lens, total_mass, class_settings["radius_arcsec"], macro
+    )
+    record = {"n_subhalos": n, "substructure_mass_msun": float(masses.sum()), **compensation}
     subhalos = {"mass_msun": masses, "x_arcsec": x, "y_arcsec": y}
-    return Substructure(population=population if n else None, record=record, subhalos=subhalos)
+    return Substructure(
+        population=population if n else None,
+        record=record,
+        subhalos=subhalos,
+        compensation=disk,
+    )
 
 
 def _subhalo_count(rng, settings, macro, lens) -> int:
@@ -178,7 +303,9 @@ def axion_substructure(rng, class_settings, macro, common, instrument) -> Substr
     record = {"axion_mass_ev": m_a, "de_broglie_arcsec": float(wavelength)}
     if class_settings["variant"] == "vortex":
         return _vortex(rng, class_settings, macro, lens, wavelength, record)
-    return _granules(rng, class_settings, instrument, wavelength, record)
+    # granules: zero mean by construction, no sheet (the module docstring)
+    _, compensation = mass_compensation({"mass_compensation": "none"}, lens, 0.0, 0.0, macro)
+    return _granules(rng, class_settings, instrument, wavelength, {**record, **compensation})
 
 
 def _vortex(rng, settings, macro, lens, wavelength, record) -> Substructure:
@@ -198,17 +325,23 @@ def _vortex(rng, settings, macro, lens, wavelength, record) -> Substructure:
     )
     masses = np.full(n_points, settings["vortex_mass_msun"] / n_points)
     theta_e = COSMOLOGY.theta_E_point_mass(masses, lens["z_lens"], lens["z_source"])
+    # the placement region: centre within radius_arcsec, points within length / 2 of it
+    disk, compensation = mass_compensation(
+        settings, lens, float(masses.sum()), settings["radius_arcsec"] + 0.5 * length, macro
+    )
     record = {
         **record,
         "n_subhalos": n_points,
         "substructure_mass_msun": float(masses.sum()),
         "vortex_length_arcsec": float(length),
         "vortex_angle_rad": float(angle),
+        **compensation,
     }
     return Substructure(
         population=(PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y}),
         record=record,
         subhalos={"mass_msun": masses, "x_arcsec": x, "y_arcsec": y},
+        compensation=disk,
     )
 
 

@@ -147,3 +147,18 @@ def upsample(coarse, weights, first, margin, out):
                         + w4 * columns[start + 4, c]
                         + w5 * columns[start + 5, c]
                     )
+
+
+@njit(cache=True)
+def add_uniform_disk(alpha, xs, ys, kappa, r_trunc, center_x, center_y):
+    """Add a uniform disk's deflection (`uniform_disk.UniformDisk`: kappa min(1, r_trunc^2 /
+    R^2) (dx, dy)) to alpha (2, len(ys), len(xs)) [arcsec] at the rays (xs[j], ys[i]) [arcsec],
+    in place: one pass, no temporaries. r_trunc > 0 [arcsec]; kappa dimensionless."""
+    rt2 = r_trunc * r_trunc
+    for i in range(ys.shape[0]):
+        dy = ys[i] - center_y
+        for j in range(xs.shape[0]):
+            dx = xs[j] - center_x
+            scale = kappa * rt2 / max(dx * dx + dy * dy, rt2)
+            alpha[0, i, j] += scale * dx
+            alpha[1, i, j] += scale * dy
