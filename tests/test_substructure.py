@@ -192,3 +192,25 @@ def test_vortex_sheet_removes_its_mass_within_its_disk(sim):
         assert sum(at_edge) == pytest.approx(0.0, abs=1e-9 * sub.record["substructure_mass_msun"])
     ratio = (members + disks).mean(axis=0) / members.mean(axis=0)
     assert 0 < ratio[RADII == 1.2][0] < 0.35
+
+
+def test_at_least_one_subhalo_draws_the_zero_truncated_poisson():
+    """At mean 1, 37 % of Poisson counts are 0; with at_least_one none is, and the mean is that
+    of the zero-truncated distribution, mean / (1 - exp(-mean))."""
+    import numpy as np
+    import pytest
+    from darklens.simulation.substructure import _subhalo_count
+
+    def counts(at_least_one, n=20_000):
+        rng = np.random.default_rng(5)
+        settings = {"n_subhalos": {"distribution": "poisson", "mean": 1.0}}
+        settings["n_subhalos"]["at_least_one"] = at_least_one
+        return np.array([_subhalo_count(rng, settings, None, None) for _ in range(n)])
+
+    plain, truncated = counts(False), counts(True)
+    assert abs(np.mean(plain == 0) - np.exp(-1.0)) < 0.01
+    assert truncated.min() == 1
+    assert abs(truncated.mean() - 1.0 / (1.0 - np.exp(-1.0))) < 0.02
+    with pytest.raises(ValueError, match="at_least_one"):
+        _subhalo_count(np.random.default_rng(0), {"n_subhalos": {"distribution": "poisson",
+                       "mean": 0.0, "at_least_one": True}}, None, None)  # fmt: skip

@@ -54,6 +54,13 @@ UNITS = {
     "source_e2": "dimensionless",
     "source_center_x": "arcsec",
     "source_center_y": "arcsec",
+    "lens_light_amp": "counts/s/arcsec^2",
+    "lens_light_R_sersic": "arcsec",
+    "lens_light_n_sersic": "dimensionless",
+    "lens_light_e1": "dimensionless",
+    "lens_light_e2": "dimensionless",
+    "lens_light_center_x": "arcsec",
+    "lens_light_center_y": "arcsec",
     "snr": "dimensionless",
     "peak_snr": "dimensionless",
     "substructure_chi": "dimensionless",
@@ -138,7 +145,10 @@ def _draw_sersic(rng, cfg: dict, e1: float, e2: float, center_x: float, center_y
 
 
 def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
-    """Draw SIE + shear lens and Sersic source parameters from the configured ranges."""
+    """Draw SIE + shear lens and Sersic source parameters (and, when `light_cfg["enabled"]`,
+    the lens light's, after them) from the configured ranges. The record holds every drawn
+    value under its /params name: lens (`theta_E`, `e1`, `e2`, `lens_center_x/_y`), shear,
+    `source_<name>` and, with lens light, `lens_light_<name>` (lenstronomy's Sersic names)."""
     e1, e2 = _pair(rng, lens_cfg, "e1", "e2", "ellipticity_max")
     cx, cy = symmetric_pair(rng, lens_cfg["center_max_arcsec"])
     g1, g2 = _pair(rng, lens_cfg, "gamma1", "gamma2", "shear_max")
@@ -166,6 +176,8 @@ def draw_macro_model(rng, lens_cfg: dict, source_cfg: dict, light_cfg: dict):
         "gamma2": g2,
         **{f"source_{k}": v for k, v in source.items()},
     }
+    if lens_light is not None:
+        record.update({f"lens_light_{k}": v for k, v in lens_light.items()})
     return ImageParameters(lens, {"gamma1": g1, "gamma2": g2}, source, lens_light, record)
 
 

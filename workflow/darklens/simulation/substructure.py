@@ -67,7 +67,10 @@ class Substructure:
     field_deflection: callable (x, y) -> (alpha_x, alpha_y) for grid-based perturbers, or None;
         it accepts the instrument's ray grid only.
     field_convergence: the convergence of the grid-based perturber on the ray grid, or None.
-    record: per-image scalars to store. subhalos: {"mass_msun", "x_arcsec", "y_arcsec"} arrays.
+    record: per-image scalars to store. subhalos: {"mass_msun", "x_arcsec", "y_arcsec"} arrays
+        (stored as /subhalos): absolute positions [arcsec] in the image frame (the lens centre
+        already added); a vortex's are its point masses; a granule field has none (it is
+        regenerated from the image's seed: `darklens.simulation.shards.resimulate_image`).
     compensation: the negative-convergence disk of mass compensation
         (`darklens.physics.lensing.UniformDisk`, scalar parameters), or None; part of the
         substructure (the image without substructure has neither).
@@ -281,8 +284,12 @@ def cdm_subhalos(rng, class_settings, macro, common, instrument) -> Substructure
 
 
 def _subhalo_count(rng, settings, macro, lens) -> int:
+    """The number of subhalos of one image; with `at_least_one`, a Poisson count is drawn from
+    the zero-truncated Poisson distribution (redrawn while 0), so that no cdm image lacks one."""
     count = settings["n_subhalos"]
     if count["distribution"] == "fixed":
+        if count.get("at_least_one") and count["mean"] < 1:
+            raise ValueError("n_subhalos: a fixed count below 1 cannot hold at least one subhalo")
         return int(count["mean"])
     mean = count["mean"]
     if count["distribution"] == "mass_fraction":
@@ -292,7 +299,13 @@ def _subhalo_count(rng, settings, macro, lens) -> int:
             settings["mass_min_msun"], settings["mass_max_msun"], settings["mass_function_slope"]
         )
         mean = count["mass_fraction"] * lens_mass / mean_mass
-    return int(rng.poisson(mean))
+    if not count.get("at_least_one"):
+        return int(rng.poisson(mean))
+    if mean <= 0:
+        raise ValueError("n_subhalos: at_least_one needs a positive mean number of subhalos")
+    while (n := int(rng.poisson(mean))) == 0:
+        pass
+    return n
 
 
 def axion_substructure(rng, class_settings, macro, common, instrument) -> Substructure:
