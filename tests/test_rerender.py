@@ -16,13 +16,9 @@ import numpy as np
 import pytest
 from darklens.config import load_config
 from darklens.io.class_files import merge_shards, read_image_file
+from darklens.simulation.conventions import MAX_STORED_KERNEL_ENTRIES, file_conventions
 from darklens.simulation.presets import resolve
-from darklens.simulation.shards import (
-    MAX_STORED_KERNEL_ENTRIES,
-    file_conventions,
-    resimulate_image,
-    write_shard,
-)
+from darklens.simulation.shards import resimulate_image, write_shard
 
 pytest.importorskip("lenstronomy")
 
