@@ -35,7 +35,8 @@ from darklens.simulation.render import (  # noqa: E402
 
 def convergence_map(image, instrument) -> np.ndarray:
     """Convergence of the macro lens plus the substructure at the pixel centres (pixel-averaged
-    for a granule field); point masses are not included (delta functions)."""
+    for a granule field), with the mass-compensating disk; point masses are not included (delta
+    functions)."""
     from darklens.physics.lensing import SIE, TNFW
 
     x, y = instrument.pixel_grid()
@@ -49,6 +50,8 @@ def convergence_map(image, instrument) -> np.ndarray:
         s, n = instrument.supersampling, instrument.n_pix
         field = substructure.field_convergence.reshape(n, s, n, s).mean(axis=(1, 3))
         kappa = kappa + field
+    if substructure.compensation is not None:  # the (negative) mass-compensating disk
+        kappa = kappa + substructure.compensation.convergence(x, y)
     return kappa
 
 
@@ -118,58 +121,63 @@ def build_gallery(
         if stored is not None and not np.array_equal(stored[row], image.noisy.astype(np.float32)):
             plt.close(fig)
             raise ValueError(f"{image_file}: image {row} differs from its simulation")
-        noisy = image.noisy
-        floor = instrument.background_rms
-        panels = rows[row].subplots(1, 4)
-        shown = panels[0].imshow(
-            np.log10(np.maximum(noisy, floor)), origin="lower", extent=extent, cmap="magma"
-        )
-        _colour_bar(fig, shown, panels[0], "log10(counts/s per pixel)")
-        lo, hi = np.percentile(noisy, [1.0, 99.5])
-        shown = panels[1].imshow(
-            noisy, origin="lower", extent=extent, cmap="gray", vmin=lo, vmax=hi
-        )
-        _colour_bar(fig, shown, panels[1], "counts/s per pixel\n(1-99.5 percentile)")
-        kappa = convergence_map(image, instrument)
-        shown = panels[2].imshow(
-            np.log10(np.maximum(kappa, 1e-3)), origin="lower", extent=extent, cmap="viridis"
-        )
-        _colour_bar(fig, shown, panels[2], "log10 kappa\n(kappa dimensionless)")
-        subhalos = image.substructure.subhalos
-        if len(subhalos["mass_msun"]):
-            inside = (np.abs(subhalos["x_arcsec"]) <= half) & (np.abs(subhalos["y_arcsec"]) <= half)
-            size = 4.0 * np.maximum(np.log10(subhalos["mass_msun"][inside]) - 5.0, 0.5)
-            panels[2].scatter(
-                subhalos["x_arcsec"][inside],
-                subhalos["y_arcsec"][inside],
-                s=size,
-                c="red",
-                linewidths=0,
-            )
-            panels[2].set_xlim(extent[:2])
-            panels[2].set_ylim(extent[2:])
-        signal = (image.model - image.smooth) / np.sqrt(instrument.variance(image.model))
-        limit = max(float(np.abs(signal).max()), 1e-12)
-        shown = panels[3].imshow(
-            signal, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit
-        )
-        _colour_bar(fig, shown, panels[3], "(with - without) / sigma\n(dimensionless)")
-        labels = ["image (log)", "image (percentiles)", "convergence", "substructure signal"]
-        for panel, label in zip(panels, labels, strict=True):
-            panel.set_title(label, fontsize=9)
-            panel.set_xlabel("x [arcsec]", fontsize=8)
-            panel.set_ylabel("y [arcsec]", fontsize=8)
-            panel.tick_params(labelsize=7)
-            panel.locator_params(nbins=4)
-        rows[row].suptitle(
-            textwrap.fill(_title(class_name, row, image.record), int(4 * PANEL_IN * 72 / 5.4)),
-            fontsize=9,
-            x=0.02,
-            ha="left",
-        )
+        _draw_row(fig, rows[row], image, instrument, extent, class_name, row)
     preset = common.get("preset", "default")
     fig.suptitle(f"{class_name} gallery, preset {preset}, seed {seed}", fontsize=12)
     return fig
+
+
+def _draw_row(fig, subfig, image, instrument, extent, class_name: str, row: int) -> None:
+    """One image's row: the image in log and percentile scaling, its convergence with the
+    subhalos marked, and the substructure signal (with - without) / sigma."""
+    half = extent[1]
+    noisy = image.noisy
+    floor = instrument.background_rms
+    panels = subfig.subplots(1, 4)
+    shown = panels[0].imshow(
+        np.log10(np.maximum(noisy, floor)), origin="lower", extent=extent, cmap="magma"
+    )
+    _colour_bar(fig, shown, panels[0], "log10(counts/s per pixel)")
+    lo, hi = np.percentile(noisy, [1.0, 99.5])
+    shown = panels[1].imshow(noisy, origin="lower", extent=extent, cmap="gray", vmin=lo, vmax=hi)
+    _colour_bar(fig, shown, panels[1], "counts/s per pixel\n(1-99.5 percentile)")
+    kappa = convergence_map(image, instrument)
+    shown = panels[2].imshow(
+        np.log10(np.maximum(kappa, 1e-3)), origin="lower", extent=extent, cmap="viridis"
+    )
+    _colour_bar(fig, shown, panels[2], "log10 kappa\n(kappa dimensionless)")
+    subhalos = image.substructure.subhalos
+    if len(subhalos["mass_msun"]):
+        inside = (np.abs(subhalos["x_arcsec"]) <= half) & (np.abs(subhalos["y_arcsec"]) <= half)
+        size = 4.0 * np.maximum(np.log10(subhalos["mass_msun"][inside]) - 5.0, 0.5)
+        panels[2].scatter(
+            subhalos["x_arcsec"][inside],
+            subhalos["y_arcsec"][inside],
+            s=size,
+            c="red",
+            linewidths=0,
+        )
+        panels[2].set_xlim(extent[:2])
+        panels[2].set_ylim(extent[2:])
+    signal = (image.model - image.smooth) / np.sqrt(instrument.variance(image.model))
+    limit = max(float(np.abs(signal).max()), 1e-12)
+    shown = panels[3].imshow(
+        signal, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit
+    )
+    _colour_bar(fig, shown, panels[3], "(with - without) / sigma\n(dimensionless)")
+    labels = ["image (log)", "image (percentiles)", "convergence", "substructure signal"]
+    for panel, label in zip(panels, labels, strict=True):
+        panel.set_title(label, fontsize=9)
+        panel.set_xlabel("x [arcsec]", fontsize=8)
+        panel.set_ylabel("y [arcsec]", fontsize=8)
+        panel.tick_params(labelsize=7)
+        panel.locator_params(nbins=4)
+    subfig.suptitle(
+        textwrap.fill(_title(class_name, row, image.record), int(4 * PANEL_IN * 72 / 5.4)),
+        fontsize=9,
+        x=0.02,
+        ha="left",
+    )
 
 
 def _colour_bar(fig, shown, ax, label: str) -> None:
