@@ -19,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/fit.smk"
 
 
 rule all:

@@ -209,6 +209,20 @@ def cmd_attribution(args) -> None:
         )
 
 
+def cmd_fit(args) -> None:
+    from darklens.fitting.files import fit_class_file
+
+    info = fit_class_file(args.input, args.output, _json(args.fitting), log=log.info)
+    log.info(
+        "%s: %d images fitted on %s, %d converged, median reduced chi2 %.3f",
+        args.output,
+        info["n_images"],
+        info["device"],
+        info["n_converged"],
+        info["median_chi2_reduced"],
+    )
+
+
 def cmd_sweep_collect(args) -> None:
     from darklens.evaluation.sensitivity import collect_sensitivity
 
@@ -237,7 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_learning_commands(sub)
     _add_evaluation_commands(sub)
+    _add_fitting_commands(sub)
     return parser
+
+
+def _add_fitting_commands(sub) -> None:
+    """The smooth-lens fit of a class file."""
+    p = sub.add_parser("fit", help="fit SIE + shear + Sersic source to every image of a class")
+    p.add_argument("--input", required=True, help="class file data/{class}.h5")
+    p.add_argument("--output", required=True, help="fit file data/fits/{class}.h5")
+    p.add_argument("--fitting", required=True, help="JSON of the fitting config section")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_fit)
 
 
 def _add_units_arguments(p) -> None:

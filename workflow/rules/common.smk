@@ -178,6 +178,11 @@ def all_outputs():
             if IMPORT["root"]
             else expand("results/figures/gallery_{cls}.png", cls=CLASS_NAMES)
         ),
+        *(
+            expand("data/fits/{cls}.h5", cls=CLASS_NAMES)  # workflow/rules/fit.smk
+            if config["fitting"]["enabled"] and not IMPORT["root"]
+            else []
+        ),
     ]
 
 

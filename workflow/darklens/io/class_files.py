@@ -28,12 +28,19 @@ class DataError(ValueError):
     """An input file is missing, corrupt, mis-shaped or holds non-finite values."""
 
 
-def _image_dataset(handle: h5py.File, name: str, stack: np.ndarray) -> None:
-    n, height, width = stack.shape
-    handle.create_dataset(
+IMAGE_CHUNK = 16  # images per HDF5 chunk of every image stack darklens writes
+
+
+def create_image_dataset(handle: h5py.File, name: str, shape, data=None) -> h5py.Dataset:
+    """An (N, H, W) float32 image stack as every darklens file stores it: chunks of IMAGE_CHUNK
+    images, gzip level 4 with shuffle; written from `data`, or filled later (chunk by chunk)."""
+    n, height, width = shape
+    return handle.create_dataset(
         name,
-        data=stack.astype(np.float32),
-        chunks=(min(max(n, 1), 16), height, width),
+        shape=(n, height, width),
+        dtype=np.float32,
+        data=None if data is None else np.asarray(data, dtype=np.float32),
+        chunks=(min(max(n, 1), IMAGE_CHUNK), height, width),
         compression="gzip",
         compression_opts=4,
         shuffle=True,
@@ -44,7 +51,7 @@ def write_image_file(path, data: dict, attrs: dict) -> None:
     """Write images, per-image params and subhalos
     (as `simulation.shards.simulate_shard` returns them)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        _image_dataset(handle, "images", data["images"])
+        create_image_dataset(handle, "images", data["images"].shape, data["images"])
         handle.create_dataset("image_index", data=data["image_index"])
         params = handle.create_group("params")
         for key, values in data["params"].items():
@@ -235,7 +242,7 @@ def merge_shards(shard_paths: list, out_path, class_name: str) -> int:
 def write_features_file(path, residual: np.ndarray, attrs: dict) -> None:
     """Write the residual channel (N, H, W) float32 with provenance attributes."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        _image_dataset(handle, "residual", residual)
+        create_image_dataset(handle, "residual", residual.shape, residual)
         for key, value in attrs.items():
             handle.attrs[key] = value if not isinstance(value, dict | list) else json.dumps(value)
         handle.attrs["darklens_version"] = __version__

@@ -30,13 +30,12 @@ import numpy as np
 
 from darklens import __version__
 from darklens.io.atomic import atomic_path
-from darklens.io.class_files import DataError, add_source_files
+from darklens.io.class_files import IMAGE_CHUNK, DataError, add_source_files, create_image_dataset
 
 NPY_MAGIC = b"\x93NUMPY"
 UNITS = ("counts", "counts_per_s")  # of the imported files; class files hold counts/s
 CHUNK_FILES = 1024  # files read and written at a time by import_class (bounded memory) ...
 CHUNK_BYTES = 256 * 2**20  # ... and at most this many bytes of float32 images (large images)
-IMAGE_CHUNK = 16  # images per HDF5 chunk, as io.class_files writes /images
 
 log = logging.getLogger(__name__)
 
@@ -207,19 +206,6 @@ def _mixed_masses(folder, with_mass, without_mass) -> DataError:
     )
 
 
-def _image_dataset(handle: h5py.File, n: int, side: int) -> h5py.Dataset:
-    """/images as io.class_files writes it: float32, chunks of 16 images, gzip 4 with shuffle."""
-    return handle.create_dataset(
-        "images",
-        shape=(n, side, side),
-        dtype=np.float32,
-        chunks=(min(n, IMAGE_CHUNK), side, side),
-        compression="gzip",
-        compression_opts=4,
-        shuffle=True,
-    )
-
-
 def _write_images(handle, files, allow_pickle, divisor, chunk_files):
     """Read `files` into /images (created at the first file's size), `rows` at a time: at most
     `chunk_files` and CHUNK_BYTES of float32. Returns (axion masses or None, all integers?)."""
@@ -233,7 +219,7 @@ def _write_images(handle, files, allow_pickle, divisor, chunk_files):
         _check_shape(path, pixels.shape, None if images is None else images.shape[1:])
         if images is None:
             side = pixels.shape[0]
-            images = _image_dataset(handle, n, side)
+            images = create_image_dataset(handle, "images", (n, side, side))
             rows = max(IMAGE_CHUNK, CHUNK_BYTES // (4 * side * side) // IMAGE_CHUNK * IMAGE_CHUNK)
             buffer = np.empty((min(n, chunk_files, rows), side, side), dtype=np.float32)
         integer_pixels &= bool(np.issubdtype(pixels.dtype, np.integer))
