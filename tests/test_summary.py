@@ -7,7 +7,9 @@ import zlib
 import numpy as np
 import pytest
 from darklens import CLASS_NAMES
+from darklens.evaluation.comparisons import control_intervals, load_controls, load_runs
 from darklens.evaluation.metrics import classification_metrics
+from darklens.io.tables import write_metrics, write_predictions
 from darklens.reporting.summary import comparison_lines, summarize, training_description
 
 SPECS = {
@@ -142,3 +144,63 @@ def test_log_lines_and_training_sentence(summary):
     assert lines[0].startswith("headline: physics - baseline ")
     assert training_description(30) == "30 epochs, checkpoint chosen on validation accuracy."
     assert training_description(0) == ""
+
+
+def write_control(root, name, skill, n=60):
+    """A fake control: controls/{name}/predictions.csv and metrics.json, as the control writes."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    labels = np.arange(n) % 3
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), labels] += skill
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    out = root / "controls" / name
+    out.mkdir(parents=True)
+    write_predictions(out / "predictions.csv", 100 + np.arange(n), labels, probs, CLASS_NAMES)
+    metrics = classification_metrics(labels, probs, CLASS_NAMES)
+    write_metrics(out / "metrics.json", {**metrics, "seed": None, "best_epoch": None})
+    return out / "predictions.csv"
+
+
+def test_shortcut_controls_block_beside_the_reference_cnn(summary, tmp_path):
+    _, outputs, _, _, paths = summary
+    controls = [write_control(tmp_path, "radial_profile", 0.0)]
+    controls.append(write_control(tmp_path, "nuisance", 4.0))
+    again = {k: tmp_path / f"ctl.{k}" for k in outputs}
+    summarize(paths, SPECS, EVALUATION, 5, again, "Toy runs.", controls)
+    text = again["md"].read_text()
+    assert "## Shortcut controls" in text and "Shortcut controls" not in outputs["md"].read_text()
+    assert "| baseline (CNN) | image | 3 seeds |" in text
+    assert "`radial_profile`: near chance (macro AUC " in text
+    assert "`nuisance`: **above chance** (macro AUC " in text
+    assert "<b>above chance</b>" in again["html"].read_text()
+    for key in ("csv", "comparisons"):  # the CNNs' tables are unchanged by controls
+        assert again[key].read_text() == outputs[key].read_text()
+    assert text.index("## Models") < text.index("## Shortcut controls") < text.index("## Ablation")
+
+
+def test_control_intervals_bracket_the_metrics(summary, tmp_path):
+    _, _, _, metrics, paths = summary
+    controls = load_controls([write_control(tmp_path, "nuisance", 1.0)])
+    rows = control_intervals(controls, load_runs(paths), "baseline", 300, 0.95, 5)
+    assert [(r["name"], r["kind"], r["n_runs"]) for r in rows] == [
+        ("baseline", "CNN", 3),
+        ("nuisance", "control", 1),
+    ]
+    cnn_auc = np.mean([metrics[("baseline", s)]["auc_macro_ovr"] for s in (0, 1, 2)])
+    assert rows[0]["auc_macro_ovr"] == pytest.approx(cnn_auc)
+    control = controls["nuisance"]
+    assert control.seed is None
+    for key in ("auc_macro_ovr", *[f"auc_{c}" for c in CLASS_NAMES]):
+        assert rows[1][key] == pytest.approx(control.metrics[key])
+        for row in rows:
+            assert row[f"{key}_low"] <= row[key] <= row[f"{key}_high"]
+    assert rows[1]["difference"] == pytest.approx(cnn_auc - rows[1]["auc_macro_ovr"])
+    assert rows[1]["difference_low"] <= rows[1]["difference"] <= rows[1]["difference_high"]
+
+
+def test_a_control_on_other_test_images_is_refused(summary, tmp_path):
+    _, outputs, _, _, paths = summary
+    control = write_control(tmp_path, "radial_profile", 0.0, n=45)
+    again = {k: tmp_path / f"ctl.{k}" for k in outputs}
+    with pytest.raises(ValueError, match="same test images"):
+        summarize(paths, SPECS, EVALUATION, 5, again, "", [control])

@@ -231,6 +231,20 @@ def test_sweep_plans_only_what_its_points_change(tmp_path):
     assert plan["sweep_collect"] == {"results/sweep/sensitivity.csv"}
 
 
+def test_controls_are_planned_where_their_inputs_exist(tmp_path):
+    """Both shortcut controls by default; no nuisance control without fits; none on request."""
+    files = ("predictions.csv", "metrics.json")
+    expected = {f"results/controls/{c}/{f}" for c in ("radial_profile", "nuisance") for f in files}
+    plan = planned_outputs(tmp_path, "sweep: {enabled: false}\n")
+    assert plan["train_control"] == expected
+    (tmp_path / "no_fits").mkdir()
+    plan = planned_outputs(tmp_path / "no_fits", "fitting: {enabled: false}\n")
+    assert plan["train_control"] == {f"results/controls/radial_profile/{f}" for f in files}
+    (tmp_path / "none").mkdir()
+    plan = planned_outputs(tmp_path / "none", "evaluation: {controls: []}\n")
+    assert "train_control" not in plan and "summarize" in plan
+
+
 @pytest.mark.parametrize("damage", ["corrupt", "nan"])
 def test_bad_shard_fails_merge_without_output(tiny_run, tmp_path, damage):
     workdir = tmp_path / "run"

@@ -184,9 +184,17 @@ def cmd_summarize(args) -> None:
     outputs = {"csv": args.csv, "comparisons": args.comparisons, "md": args.md, "html": args.html}
     models, evaluation = _json(args.models), _json(args.evaluation)
     text = training_description(args.epochs)
-    comparisons = summarize(args.predictions, models, evaluation, args.seed, outputs, text)
+    comparisons = summarize(
+        args.predictions, models, evaluation, args.seed, outputs, text, args.controls
+    )
     for line in comparison_lines(comparisons):
         log.info(line)
+
+
+def cmd_control(args) -> None:
+    from darklens.learning.controls import train_control
+
+    train_control(args.control, args.images, args.split, args.out_dir, args.fits, log=log.info)
 
 
 def cmd_attribution(args) -> None:
@@ -396,12 +404,21 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--evaluation", required=True, help="JSON of the evaluation section")
     p.add_argument("--seed", type=int, required=True, help="seed of the bootstrap")
     p.add_argument("--epochs", type=int, default=0, help="training epochs (for the text)")
+    p.add_argument("--controls", nargs="*", default=[], help="controls/{control}/predictions.csv")
     p.add_argument("--csv", required=True)
     p.add_argument("--comparisons", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--html", required=True)
     p.add_argument("predictions", nargs="+", help="runs/{model}/seed_{k}/predictions.csv")
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("control", help="a shortcut control: logistic regression on the split")
+    p.add_argument("--control", required=True, choices=["radial_profile", "nuisance"])
+    p.add_argument("--split", required=True)
+    p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
+    p.add_argument("--fits", nargs="*", default=None, help="fit files, same order (nuisance)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_control)
 
     p = sub.add_parser("attribution", help="Grad-CAM and integrated gradients on test images")
     p.add_argument("--checkpoint", required=True)

@@ -21,6 +21,8 @@ rule summarize:
     input:
         predictions=run_files("predictions.csv"),
         metrics=run_files("metrics.json"),
+        controls=control_files("predictions.csv"),
+        control_metrics=control_files("metrics.json"),
     output:
         csv="results/summary.csv",
         comparisons="results/comparisons.csv",
@@ -46,8 +48,9 @@ rule summarize:
         evaluation=canonical_json(EVAL),
         seed=config["seed"],
         epochs=config["training"]["epochs"],
+        controls=controls_option,
     shell:
         "python -m darklens summarize --models {params.models:q}"
         " --evaluation {params.evaluation:q} --seed {params.seed} --epochs {params.epochs}"
-        " --csv {output.csv} --comparisons {output.comparisons} --md {output.md}"
+        " {params.controls} --csv {output.csv} --comparisons {output.comparisons} --md {output.md}"
         " --html {output.html} {input.predictions} > {log} 2>&1"

@@ -6,10 +6,15 @@ Inputs are the runs of `learning.train` (`runs/{model}/seed_{k}/predictions.csv`
 `[image, residual]` in a row named by its architecture and flips and a column named by its
 channels; the residual effect is the paired difference between the two columns of a row, the
 architecture effect between a row and the row of the headline reference model in the same column.
+
+Shortcut controls (`learning.controls`, `controls/{control}/predictions.csv` with `metrics.json`)
+are one deterministic run each; `control_intervals` gives their AUCs and the reference CNN's (mean
+over its seeds) with a bootstrap interval over test images, and the paired difference CNN - control.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from darklens.evaluation.statistics import (
     Comparison,
     bootstrap_draws,
     paired_bootstrap,
+    replicate_auc,
     replicate_metrics,
     seed_positions,
     seed_t_test,
@@ -34,7 +40,7 @@ class Run:
     """The test predictions and metrics of one model and seed."""
 
     model: str
-    seed: int
+    seed: int | None  # None: a deterministic control (one run, no seed)
     index: np.ndarray  # (n,) global image indices
     labels: np.ndarray  # (n,) integer labels
     probs: np.ndarray  # (n, K)
@@ -210,3 +216,93 @@ def comparison_plan(specs: dict, headline) -> list[tuple[str, str, str]]:
             seen.add((a, b))
             unique.append((kind, a, b))
     return unique
+
+
+def load_controls(prediction_paths) -> dict[str, Run]:
+    """Control runs keyed by name from `controls/{control}/predictions.csv` paths (the name is
+    the directory's); metrics.json is read from the predictions' directory."""
+    controls = {}
+    for path in prediction_paths:
+        path = Path(path)
+        index, labels, probs, names = read_predictions(path)
+        metrics = read_metrics(path.parent / "metrics.json")
+        name = path.parent.name
+        controls[name] = Run(name, None, index, labels, probs, names, metrics)
+    return controls
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _auc_replicates(run: Run, image_draws: np.ndarray) -> dict[str, np.ndarray]:
+    """Macro and per-class one-vs-rest AUC of a run on each bootstrap draw of test images."""
+    labels = run.labels[image_draws]
+    per_class = {
+        f"auc_{name}": replicate_auc(labels == k, run.probs[image_draws, k])
+        for k, name in enumerate(run.class_names)
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw with no defined class: NaN
+        macro = np.nanmean(np.stack(list(per_class.values()), axis=1), axis=1)
+    return {"auc_macro_ovr": macro, **per_class}
+
+
+def control_intervals(
+    controls: dict[str, Run],
+    runs: dict,
+    reference: str,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int,
+) -> list[dict]:
+    """A row per classifier: the reference CNN (its runs' mean over seeds) first, if it has runs,
+    then each control. Each row: name, kind ("CNN" | "control"), n_runs, and for macro and every
+    per-class AUC `<key>`, `<key>_low`, `<key>_high` (percentile interval of a bootstrap over test
+    images: the same draws for every row, the CNN's seeds held fixed); control rows also hold
+    `difference` = CNN - control macro AUC with `difference_low`, `difference_high` (paired, same
+    draws). The bootstrap is seeded by `seed` (its image draws are those of `compare`)."""
+    if not controls:
+        return []
+    cnn = [r for (m, _), r in sorted(runs.items(), key=lambda kv: kv[0][1]) if m == reference]
+    first = next(iter(controls.values()))
+    for other in [*cnn, *controls.values()]:
+        if not np.array_equal(other.index, first.index) or not np.array_equal(
+            other.labels, first.labels
+        ):
+            raise ValueError(
+                f"control {first.model} and {other.model} were not scored on the same test "
+                "images; controls must be trained on the runs' split"
+            )
+    image_draws, _ = bootstrap_draws(len(first.labels), 1, n_bootstrap, seed)
+    keys = ["auc_macro_ovr", *[f"auc_{c}" for c in first.class_names]]
+
+    def row(name: str, kind: str, members: list[Run]) -> tuple[dict, dict]:
+        reps = [_auc_replicates(r, image_draws) for r in members]
+        out: dict = {"name": name, "kind": kind, "n_runs": len(members)}
+        mean_reps = {}
+        for key in keys:
+            out[key] = float(np.mean([_number(r.metrics.get(key)) for r in members]))
+            mean_reps[key] = np.mean([rep[key] for rep in reps], axis=0)
+            out[f"{key}_low"], out[f"{key}_high"] = _interval(mean_reps[key], confidence)
+        return out, mean_reps
+
+    rows = []
+    cnn_reps = None
+    if cnn:
+        cnn_row, cnn_reps = row(reference, "CNN", cnn)
+        rows.append(cnn_row)
+    for name, control in controls.items():
+        control_row, reps = row(name, "control", [control])
+        if cnn_reps is not None:
+            diff = cnn_reps["auc_macro_ovr"] - reps["auc_macro_ovr"]
+            control_row["difference"] = rows[0]["auc_macro_ovr"] - control_row["auc_macro_ovr"]
+            low, high = _interval(diff, confidence)
+            control_row["difference_low"], control_row["difference_high"] = low, high
+        rows.append(control_row)
+    return rows

@@ -9,7 +9,7 @@ configuration reuses the main runs outright.
 A point is named by its value (`point_id`): 25 -> "25", 1e10 -> "1e+10", [1e-24, 1e-23] ->
 "1e-24_1e-23"; its files live under `data/sweep/{point}/` and `results/sweep/{point}/`.
 
-`SweepPlan` is the workflow's view of a sweep (workflow/rules/common.smk and sweep.smk): for each
+`SweepPlan` is the workflow's view of a sweep (workflow/rules/inputs.smk and sweep.smk): for each
 point, the file it reads for each input (its own or the main one), its runs and the manifest of
 `darklens sweep-collect`. It is a pure function of the validated config: no file is read.
 """

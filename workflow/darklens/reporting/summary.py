@@ -8,7 +8,10 @@ Inputs are the runs of `learning.train` (`runs/{model}/seed_{k}/predictions.csv`
   best (validation-selected) epoch, plus the model's architecture, channels, flips and size.
 - `comparisons.csv`: a row per paired comparison and metric (statistics.paired_bootstrap).
 - `summary.md` / `summary.html`: the same as readable tables, with a one-line verdict on the
-  headline comparison (`evaluation.comparison`, by default physics vs baseline).
+  headline comparison (`evaluation.comparison`, by default physics vs baseline), and, when shortcut
+  controls are given (`controls/{control}/predictions.csv`, `learning.controls`), a "Shortcut
+  controls" block: their AUCs beside the reference CNN's with bootstrap intervals, and a reading
+  (near chance at macro AUC <= NEAR_CHANCE_AUC). summary.csv and comparisons.csv hold CNNs only.
 """
 
 from __future__ import annotations
@@ -22,14 +25,18 @@ from darklens.evaluation.comparisons import (
     ablation_grid,
     compare,
     comparison_plan,
+    control_intervals,
+    load_controls,
     load_runs,
     model_rows,
 )
 from darklens.evaluation.statistics import Comparison
 from darklens.io.atomic import atomic_path
 from darklens.io.tables import write_csv
+from darklens.learning.controls import CONTROLS
 
 METRIC_LABELS = {"accuracy": "accuracy", "auc_macro_ovr": "macro AUC"}
+NEAR_CHANCE_AUC = 0.60  # a control at or below this macro AUC reads "near chance"
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -197,7 +204,73 @@ def _comparison_blocks(comparisons) -> list[tuple]:
     return blocks
 
 
-def build_blocks(rows, comparisons, specs, headline, class_names, description: str) -> list[tuple]:
+def fmt_interval(row: dict, key: str) -> str:
+    """`value [low, high]` of a control_intervals row."""
+    value, low, high = row.get(key), row.get(f"{key}_low"), row.get(f"{key}_high")
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if low is None or not (math.isfinite(low) and math.isfinite(high)):
+        return fmt(value)
+    signed = key == "difference"
+    f = (lambda v: f"{v:+.3f}") if signed else fmt
+    return f"{f(value)} [{f(low)}, {f(high)}]"
+
+
+def control_reading(row: dict) -> str:
+    """One line on a control: near chance (macro AUC <= NEAR_CHANCE_AUC) or not."""
+    auc = row["auc_macro_ovr"]
+    name, what = row["name"], CONTROLS.get(row["name"], "its features")
+    if math.isfinite(auc) and auc <= NEAR_CHANCE_AUC:
+        return (
+            f"`{name}`: near chance (macro AUC {fmt_interval(row, 'auc_macro_ovr')} ≤ "
+            f"{NEAR_CHANCE_AUC:.2f}): the classes are not told apart by the {what} alone."
+        )
+    return (
+        f"`{name}`: **above chance** (macro AUC {fmt_interval(row, 'auc_macro_ovr')} > "
+        f"{NEAR_CHANCE_AUC:.2f}): the {what} alone tells the classes apart, so a CNN can too "
+        "without seeing substructure."
+    )
+
+
+def _controls_blocks(control_rows, class_names) -> list[tuple]:
+    if not control_rows:
+        return []
+    cnn = next((r for r in control_rows if r["kind"] == "CNN"), None)
+    header = ["classifier", "features", "runs", "macro AUC [CI]"]
+    header += [f"AUC {c} [CI]" for c in class_names]
+    if cnn:
+        header.append(f"{cnn['name']} − control, macro AUC [CI]")
+    table = []
+    for row in control_rows:
+        line = [
+            row["name"] + (" (CNN)" if row["kind"] == "CNN" else ""),
+            "image" if row["kind"] == "CNN" else CONTROLS.get(row["name"], row["name"]),
+            str(row["n_runs"]) + (" seeds" if row["kind"] == "CNN" else ""),
+            fmt_interval(row, "auc_macro_ovr"),
+            *[fmt_interval(row, f"auc_{c}") for c in class_names],
+        ]
+        if cnn:
+            line.append("—" if row["kind"] == "CNN" else fmt_interval(row, "difference"))
+        table.append(line)
+    return [
+        ("h2", "Shortcut controls (test set, logistic regression on simple features)"),
+        ("table", header, table),
+        *[("p", control_reading(r)) for r in control_rows if r["kind"] == "control"],
+        (
+            "p",
+            "Controls: multinomial logistic regression on standardised features, trained on the "
+            "runs' training split, C chosen on validation, scored once on the same test images "
+            "(deterministic: one run, no seed). CI: percentile interval of a bootstrap over test "
+            "images (the same draws for every row; the CNN's AUC is its mean over seeds, seeds "
+            "held fixed). Reported whatever they show; near chance means macro AUC ≤ "
+            f"{NEAR_CHANCE_AUC:.2f}.",
+        ),
+    ]
+
+
+def build_blocks(
+    rows, comparisons, specs, headline, class_names, description: str, control_rows=()
+) -> list[tuple]:
     """The summary as blocks: ("h1"|"h2"|"p", text) and ("table", header, rows)."""
     by_pair = {(c.model, c.reference, c.metric): (kind, c) for kind, c in comparisons}
     return [
@@ -205,6 +278,7 @@ def build_blocks(rows, comparisons, specs, headline, class_names, description: s
         ("p", description),
         *_headline_blocks(by_pair, headline),
         *_models_blocks(rows, class_names),
+        *_controls_blocks(control_rows, class_names),
         *_ablation_blocks(rows, by_pair, specs),
         *_comparison_blocks(comparisons),
     ]
@@ -293,10 +367,12 @@ def summarize(
     seed: int,
     outputs: dict,
     description: str = "",
+    control_paths=(),
 ) -> list[tuple[str, Comparison]]:
     """Write summary.csv, comparisons.csv, summary.md and summary.html (keys of `outputs`:
     "csv", "comparisons", "md", "html"). `evaluation` holds comparison, bootstrap_samples and
-    confidence (config section `evaluation`); `seed` seeds the bootstrap."""
+    confidence (config section `evaluation`); `seed` seeds the bootstrap. `control_paths`:
+    `controls/{control}/predictions.csv` of shortcut controls (a block in md and html only)."""
     runs = load_runs(prediction_paths)
     headline = tuple(evaluation["comparison"])
     for model in headline:
@@ -316,7 +392,15 @@ def summarize(
     write_csv(outputs["comparisons"], [{"kind": k, **c.as_row()} for k, c in comparisons])
     text = (describe_test_set(runs) + description).strip()
     names = next(iter(runs.values())).class_names
-    blocks = build_blocks(rows, comparisons, specs, headline, names, text)
+    controls = control_intervals(
+        load_controls(control_paths),
+        runs,
+        headline[1],
+        evaluation["bootstrap_samples"],
+        evaluation["confidence"],
+        seed,
+    )
+    blocks = build_blocks(rows, comparisons, specs, headline, names, text, controls)
     with atomic_path(outputs["md"]) as tmp:
         tmp.write_text(render_markdown(blocks))
     with atomic_path(outputs["html"]) as tmp:
