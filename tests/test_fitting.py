@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from darklens.config import simulation_common
-from darklens.fitting.files import fit_class_file, instrument_of
+from darklens.fitting.files import fit_class_file, instrument_of, substructure_chi_refit
 from darklens.fitting.model import SmoothLensModel, parameter_names
-from darklens.fitting.solver import FitSettings, fit_images, initial_guesses
+from darklens.fitting.solver import FitSettings, fit_images, initial_guesses, refit_images
 from darklens.io.class_files import DataError, read_image_file, write_image_file
 from darklens.io.fit_files import read_fit_file
 from darklens.physics.instrument import Instrument, gaussian_psf_kernel
@@ -23,7 +23,7 @@ from darklens.simulation.render import (
     image_rng,
     render_models,
 )
-from darklens.simulation.shards import write_shard
+from darklens.simulation.shards import resimulate_image, write_shard
 from darklens.simulation.substructure import Substructure
 
 
@@ -133,6 +133,64 @@ def test_fits_of_tiny_no_sub_images_reach_the_noise(tiny_fit):
     assert fit["attrs"]["class_name"] == "no_sub"
     assert "theta_E" in json.loads(fit["attrs"]["units"])
     np.testing.assert_array_equal(fit["image_index"], np.arange(16))
+
+
+def test_substructure_chi_refit_is_zero_without_substructure(tiny_fit):
+    fit = read_fit_file(tiny_fit[1])
+    assert fit["substructure_chi_refit"].dtype == np.float64
+    np.testing.assert_array_equal(fit["substructure_chi_refit"], np.zeros(16))
+    assert json.loads(fit["attrs"]["units"])["substructure_chi_refit"] == "dimensionless"
+    assert "best_smooth_fit" in fit["attrs"]["substructure_chi_refit_definition"]
+
+
+@pytest.fixture(scope="module")
+def tiny_cdm_fit(tmp_path_factory, tiny_config):
+    """A fitted tiny cdm class file: (class file, fit file, summary)."""
+    folder = tmp_path_factory.mktemp("cdm_fit")
+    path = _simulate(folder, tiny_config, class_name="cdm", n=8)
+    out = folder / "fits" / "cdm.h5"
+    summary = fit_class_file(path, out, {**tiny_config["fitting"], "device": "cpu"})
+    return path, out, summary
+
+
+def test_substructure_chi_refit_of_cdm_is_stored_and_below_the_true_smooth_chi(tiny_cdm_fit):
+    path, out, summary = tiny_cdm_fit
+    chi = read_image_file(path)["params"]["substructure_chi"]
+    refit = read_fit_file(out)["substructure_chi_refit"]
+    assert refit.shape == (8,) and np.all(chi > 0) and np.all(refit > 0)
+    # the true smooth image is one smooth model: the best smooth fit is at least as close
+    assert np.all(refit <= chi * (1 + 1e-3))
+    assert np.median(refit) < np.median(chi)  # a refit absorbs part of the signal
+    assert summary["n_refitted"] == 8 and summary["n_refit_converged"] == 8
+    assert summary["median_substructure_chi_refit"] == pytest.approx(np.median(refit))
+
+
+def test_a_smooth_refit_absorbs_a_smooth_image(tiny_cdm_fit):
+    """The refit from the noisy fit reproduces the noiseless *smooth* image to far below the
+    noise: what it leaves of an image with substructure is the substructure's."""
+    path, out, _ = tiny_cdm_fit
+    data, fit = read_image_file(path), read_fit_file(out)
+    instrument, lens_light, _ = instrument_of(path, data["attrs"])
+    model = SmoothLensModel(instrument, lens_light)
+    images = [resimulate_image(data["attrs"], k) for k in range(3)]
+    smooth = np.stack([image.smooth for image in images])
+    start = np.stack([fit["params"][name][:3] for name in model.names], axis=1)
+    refit = refit_images(model, smooth, FitSettings(), start)
+    chi = np.sqrt(((smooth - refit["model"]) ** 2 / instrument.variance(smooth)).sum(axis=(1, 2)))
+    assert np.all(chi < 0.05)
+    np.testing.assert_allclose(refit["params"][:, 0], data["params"]["theta_E"][:3], atol=1e-3)
+
+
+def test_a_class_file_that_does_not_resimulate_is_refused(tiny_cdm_fit):
+    path, out, _ = tiny_cdm_fit
+    data = read_image_file(path)
+    data["params"]["substructure_chi"] = data["params"]["substructure_chi"] * 1.01
+    instrument, lens_light, _ = instrument_of(path, data["attrs"])
+    start = np.stack([read_fit_file(out)["params"][name] for name in parameter_names(False)], 1)
+    with pytest.raises(DataError, match="does not re-simulate"):
+        substructure_chi_refit(
+            path, SmoothLensModel(instrument, lens_light), data, FitSettings(), start
+        )
 
 
 def test_lenstronomy_likelihood_of_the_fit_equals_darklens_chi2(tiny_fit):

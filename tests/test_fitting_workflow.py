@@ -30,6 +30,7 @@ def test_fit_rule_writes_the_fit_and_reruns_on_fitting_changes_only(tmp_path):
     with h5py.File(tmp_path / "data" / "fits" / "no_sub.h5") as handle:
         assert handle["params/theta_E"].shape == (40,)
         assert handle.attrs["class_name"] == "no_sub"
+        assert not handle["substructure_chi_refit"][()].any()  # no substructure: 0, no refit
     assert (tmp_path / "logs" / "fit_class" / "no_sub.log").stat().st_size > 0
     assert (tmp_path / "logs" / "benchmark" / "fit_class" / "no_sub.tsv").exists()
     same = _snakemake(tmp_path, "-n", "data/fits/no_sub.h5", overlay="fitting:\n  threads: 2\n")
@@ -37,3 +38,16 @@ def test_fit_rule_writes_the_fit_and_reruns_on_fitting_changes_only(tmp_path):
     changed = _snakemake(tmp_path, "-n", "data/fits/no_sub.h5", overlay="fitting:\n  n_starts: 3\n")
     text = changed.stdout + changed.stderr
     assert "fit_class" in text and "simulate_shard" not in text and "merge_class" not in text
+
+
+def test_accuracy_vs_substructure_uses_the_fits_when_fitting_is_enabled(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    figure = "results/figures/accuracy_vs_substructure.png"
+    enabled = _snakemake(tmp_path, "-n", "-p", figure)
+    text = enabled.stdout + enabled.stderr
+    assert enabled.returncode == 0, text[-3000:]
+    assert "fit_class" in text and "--fits data/fits/" in text
+    disabled = _snakemake(tmp_path, "-n", "-p", figure, overlay="fitting:\n  enabled: false\n")
+    text = disabled.stdout + disabled.stderr
+    assert disabled.returncode == 0, text[-3000:]
+    assert "fit_class" not in text

@@ -172,7 +172,7 @@ def cmd_plot(args) -> None:
     elif args.kind == "roc":
         figures.roc_figure(args.inputs, args.output, title=args.title)
     elif args.kind == "signal":
-        figures.accuracy_vs_signal_figure(args.inputs, args.images, args.output)
+        figures.accuracy_vs_signal_figure(args.inputs, args.images, args.output, args.fits)
     elif args.kind == "sensitivity":
         figures.sensitivity_figure(args.inputs[0], args.output)
     log.info("%s: %s figure from %d file(s)", args.output, args.kind, len(args.inputs))
@@ -393,6 +393,7 @@ def _add_evaluation_commands(sub) -> None:
     kinds = ["confusion", "curves", "samples", "roc", "signal", "sensitivity"]
     p.add_argument("kind", choices=kinds)
     p.add_argument("--images", nargs="*", default=None, help="class files (signal)")
+    p.add_argument("--fits", nargs="*", default=None, help="fit files (signal; optional)")
     p.add_argument("--output", required=True)
     p.add_argument("--title", default="")
     p.add_argument("--residuals", nargs="*", default=None)

@@ -102,6 +102,12 @@ rule accuracy_vs_substructure:
     input:
         predictions=run_files("predictions.csv"),
         images=expand("data/{cls}.h5", cls=CLASS_NAMES),
+        # the signal left by a smooth refit (substructure_chi_refit) where images are fitted
+        fits=(
+            expand("data/fits/{cls}.h5", cls=CLASS_NAMES)
+            if config["fitting"]["enabled"] and not IMPORT["root"]
+            else []
+        ),
     output:
         report(
             "results/figures/accuracy_vs_substructure.png",
@@ -120,7 +126,7 @@ rule accuracy_vs_substructure:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m darklens plot signal --output {output}"
+        "python -m darklens plot signal --output {output} --fits {input.fits}"
         " --images {input.images} -- {input.predictions} > {log} 2>&1"
 
 

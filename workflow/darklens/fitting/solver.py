@@ -389,6 +389,52 @@ def fit_batch(
     }
 
 
+def refit_images(
+    model: SmoothLensModel,
+    images: np.ndarray,
+    settings: FitSettings,
+    params: np.ndarray,
+    log=None,
+) -> dict:
+    """Fit images (N_img, N, N) [counts/s] from nearby parameters (N_img, P) (e.g. the fits of
+    the noisy versions of the same images): only the last stage of `fit_batch` (the file's own
+    ray grid, the Jacobian on `jacobian_supersampling`, to `tolerance`), in batches of
+    `settings.batch_size`. Returns params (N_img, P), amplitudes, chi2, model (N_img, N, N),
+    converged and iterations (numpy)."""
+    s_fine = model.instrument.supersampling
+    jacobian_s = None
+    if settings.jacobian_supersampling:
+        jacobian_s = min(settings.jacobian_supersampling, s_fine)
+    n = model.instrument.n_pix
+    low, high = _bounds(model)
+    parts = []
+    for start in range(0, len(images), settings.batch_size):
+        batch = images[start : start + settings.batch_size]
+        problem = _Problem(model, batch)
+        p0 = params[start : start + settings.batch_size]
+        p0 = torch.as_tensor(p0, dtype=torch.float64, device=model.device)
+        p0 = torch.minimum(torch.maximum(p0, low), high)
+        state = _initial_state(problem, p0, s_fine)
+        state.lam[:] = 1e-2
+        state = levenberg_marquardt(
+            problem, state, s_fine, settings.max_iterations, settings.tolerance, jacobian_s
+        )
+        images_out = torch.einsum("bk,bkp->bp", state.amplitudes, state.basis)
+        parts.append(
+            {
+                "params": state.params.cpu().numpy(),
+                "amplitudes": state.amplitudes.cpu().numpy(),
+                "chi2": state.chi2.cpu().numpy(),
+                "model": images_out.reshape(len(batch), n, n).cpu().numpy(),
+                "converged": state.converged.cpu().numpy(),
+                "iterations": state.iterations.cpu().numpy(),
+            }
+        )
+        if log is not None:
+            log(f"refitted {start + len(batch)}/{len(images)} images")
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
 def fit_images(model: SmoothLensModel, images: np.ndarray, settings: FitSettings, log=None) -> dict:
     """Fit every image (N_img, N, N) [counts/s] in batches of `settings.batch_size`; the same
     arrays as `fit_batch`, concatenated, plus chi2_reduced = chi2 / (pixels - free parameters)."""

@@ -6,11 +6,15 @@
                     source_center_x, source_center_y (+ lens_light_amp, lens_light_R_sersic,
                     lens_light_n_sersic, lens_light_e1, lens_light_e2)
   /chi2, /chi2_reduced  float64 (N,): chi^2 and chi^2 / (pixels - free parameters)
+  /substructure_chi_refit  float64 (N,): the chi of the noiseless image with substructure
+                    against its best smooth fit (what a smooth refit cannot absorb; 0 without
+                    substructure); absent from files written before it existed
   /model            float32 (N, H, W): the noiseless best-fit images [counts/s per pixel]
   /converged        bool (N,); /reason  str (N,): '' when converged, else why not
   /iterations, /start, /image_index   int64 (N,)
   attrs: class_name, input, input_seed, darklens_version, fitting (JSON of the settings), device,
-         instrument (JSON), lens_light, units (JSON), chi2_definition, n_images, n_converged
+         instrument (JSON), lens_light, units (JSON), chi2_definition,
+         substructure_chi_refit_definition, n_images, n_converged
 A fit that fails or does not converge keeps its values and says so in /converged and /reason.
 """
 
@@ -28,14 +32,17 @@ from darklens.io.class_files import DataError, create_image_dataset
 
 def write_fit_file(path, params: dict, fit: dict, image_index, attrs: dict) -> None:
     """Write a fit atomically: `params` {name: (N,) values}; `fit` holds chi2, chi2_reduced,
-    model (N, H, W), converged, reason, iterations and start (per image); `attrs` the provenance
-    (their dicts and lists are stored as JSON)."""
+    model (N, H, W), converged, reason, iterations and start (per image) and optionally
+    substructure_chi_refit; `attrs` the provenance (their dicts and lists are stored as JSON)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         group = handle.create_group("params")
         for name, values in params.items():
             group.create_dataset(name, data=np.asarray(values, dtype=np.float64))
         handle.create_dataset("chi2", data=fit["chi2"].astype(np.float64))
         handle.create_dataset("chi2_reduced", data=fit["chi2_reduced"].astype(np.float64))
+        if "substructure_chi_refit" in fit:
+            refit = np.asarray(fit["substructure_chi_refit"], dtype=np.float64)
+            handle.create_dataset("substructure_chi_refit", data=refit)
         create_image_dataset(handle, "model", fit["model"].shape, fit["model"])
         handle.create_dataset("converged", data=fit["converged"].astype(bool))
         handle.create_dataset(
@@ -53,7 +60,8 @@ def write_fit_file(path, params: dict, fit: dict, image_index, attrs: dict) -> N
 
 def read_fit_file(path) -> dict:
     """A fit file as arrays: params {name: (N,)}, chi2, chi2_reduced, model, converged,
-    reason (list of str), iterations, start, image_index, attrs."""
+    reason (list of str), iterations, start, image_index, substructure_chi_refit (where
+    written), attrs."""
     try:
         handle = h5py.File(path, "r")
     except (FileNotFoundError, OSError) as exc:
@@ -66,3 +74,19 @@ def read_fit_file(path) -> dict:
         out["reason"] = [r.decode() if isinstance(r, bytes) else str(r) for r in out["reason"]]
         out["attrs"] = dict(handle.attrs)
     return out
+
+
+def read_substructure_chi_refit(path) -> tuple[str, np.ndarray]:
+    """(class name, /substructure_chi_refit) of a fit file, without its images."""
+    try:
+        handle = h5py.File(path, "r")
+    except (FileNotFoundError, OSError) as exc:
+        raise DataError(f"{path}: not a readable fit file ({exc})") from None
+    with handle:
+        if "substructure_chi_refit" not in handle:
+            raise DataError(
+                f"{path}: no /substructure_chi_refit (written by an older darklens: refit it)"
+            )
+        name = handle.attrs.get("class_name", "")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        return name, handle["substructure_chi_refit"][()]

@@ -16,7 +16,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from darklens.evaluation.metrics import binary_auc, roc_curve  # noqa: E402
-from darklens.evaluation.signal import accuracy_vs_signal  # noqa: E402
+from darklens.evaluation.signal import SIGNAL_LABELS, accuracy_vs_signal  # noqa: E402
 from darklens.io.atomic import atomic_path  # noqa: E402
 from darklens.io.class_files import (  # noqa: E402
     read_class_name,
@@ -313,10 +313,13 @@ def roc_figure(prediction_csvs, output, title: str = "") -> None:
     _save(build_roc(prediction_csvs, title), output)
 
 
-def build_accuracy_vs_signal(prediction_csvs, class_files):
+def build_accuracy_vs_signal(prediction_csvs, class_files, fit_files=None):
     """The figure of `accuracy_vs_signal_figure`, not saved."""
     by_model = group_by_model(prediction_csvs)
-    results = {m: accuracy_vs_signal(paths, class_files) for m, paths in by_model.items()}
+    results = {
+        m: accuracy_vs_signal(paths, class_files, fit_files=fit_files)
+        for m, paths in by_model.items()
+    }
     classes = sorted({c for r in results.values() for c in r}, key=lambda c: c != "cdm")
     width = 1.6 * PANEL_IN
     fig, axes = _subplots(1, max(len(classes), 1), width, 1.3 * PANEL_IN)
@@ -346,12 +349,8 @@ def build_accuracy_vs_signal(prediction_csvs, class_files):
         ax.axvline(1.0, color="grey", ls=":", lw=1)
         ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance (3 classes)")
         ax.set_ylim(*_limits(shown, include=(0.0, 1.0), margin=0.03))
-        ax.set_xlabel(
-            _wrap(
-                "substructure signal chi (median of bin; noise-weighted, 1 = noise level)", width, 9
-            ),
-            fontsize=8,
-        )
+        label = f"{SIGNAL_LABELS[r['signal']]}, `{r['signal']}` (median of bin; noise-weighted, "
+        ax.set_xlabel(_wrap(label + "1 = noise level)", width, 9), fontsize=8)
         ax.set_ylabel(f"recall of {name} (fraction)")
         ax.set_title(
             _wrap(
@@ -377,11 +376,13 @@ def build_accuracy_vs_signal(prediction_csvs, class_files):
     return fig
 
 
-def accuracy_vs_signal_figure(prediction_csvs, class_files, output) -> None:
+def accuracy_vs_signal_figure(prediction_csvs, class_files, output, fit_files=None) -> None:
     """Recall of cdm and axion test images against their substructure signal chi, per model
     (mean over seeds, error bar = standard deviation over seeds); `prediction_csvs` are
-    `runs/{model}/seed_{k}/predictions.csv` of any models."""
-    _save(build_accuracy_vs_signal(prediction_csvs, class_files), output)
+    `runs/{model}/seed_{k}/predictions.csv` of any models. The signal is the fit files'
+    `substructure_chi_refit` when `fit_files` are given, else the class files'
+    `substructure_chi`; the axis label says which."""
+    _save(build_accuracy_vs_signal(prediction_csvs, class_files, fit_files), output)
 
 
 def build_sensitivity(sensitivity_csv):
