@@ -88,6 +88,12 @@ def cli(capsys, *args):
     return code, captured.out, captured.err.strip().splitlines()
 
 
+def predict_cli(capsys, checkpoint, source, output, *options):
+    """`darklens predict --checkpoint C --input S --output O [options]`, in-process."""
+    args = ["--checkpoint", checkpoint, "--input", source, "--output", output, *options]
+    return cli(capsys, "predict", *args)
+
+
 def read_predictions(path):
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -119,18 +125,8 @@ def test_predict_cli_reads_every_input_kind(trained, tmp_path, capsys):
         (folder, ["--allow-pickle"]),
     ]:
         output = tmp_path / f"{Path(source).stem}.csv"
-        code, _, err = cli(
-            capsys,
-            "predict",
-            "--checkpoint",
-            out / "checkpoint.pt",
-            "--input",
-            source,
-            "--output",
-            output,
-            "--device",
-            "cpu",
-            *extra,
+        code, _, err = predict_cli(
+            capsys, out / "checkpoint.pt", source, output, "--device", "cpu", *extra
         )
         assert code == 0, err
         rows, probs = read_predictions(output)
@@ -146,15 +142,8 @@ def test_predict_cli_reads_every_input_kind(trained, tmp_path, capsys):
         assert [r["pred_name"] for r in rows] == [CLASS_NAMES[k] for k in probs.argmax(axis=1)]
     assert [r["source"] for r in rows] == [f"img_{k:02d}.npy" for k in range(7)]
     np.save(tmp_path / "one.npy", images[3])
-    code, _, _ = cli(
-        capsys,
-        "predict",
-        "--checkpoint",
-        out / "checkpoint.pt",
-        "--input",
-        tmp_path / "one.npy",
-        "--output",
-        tmp_path / "one.csv",
+    code, _, _ = predict_cli(
+        capsys, out / "checkpoint.pt", tmp_path / "one.npy", tmp_path / "one.csv"
     )
     assert code == 0
     np.testing.assert_allclose(read_predictions(tmp_path / "one.csv")[1], expected[3:4], atol=1e-6)
@@ -305,16 +294,7 @@ def test_predict_refuses_to_overwrite_its_input_or_checkpoint(trained, tmp_path,
         assert {p: p.read_bytes() for p in before} == before
         assert not (folder / "new.npy").exists()
     # a CSV beside the images of an input folder is fine
-    code, _, _ = cli(
-        capsys,
-        "predict",
-        "--checkpoint",
-        checkpoint,
-        "--input",
-        folder,
-        "--output",
-        folder / "predictions.csv",
-    )
+    code, _, _ = predict_cli(capsys, checkpoint, folder, folder / "predictions.csv")
     assert code == 0 and len(read_predictions(folder / "predictions.csv")[0]) == 1
 
 
@@ -375,17 +355,7 @@ def test_predict_cli_class_folders_logs_metrics_and_plain_folder_unchanged(
     out, images, _ = trained
     root = _class_tree(tmp_path / "Model_I", images, classes=["cdm", "axion"], per_class=2)
     output = tmp_path / "p.csv"
-    code, _, err = cli(
-        capsys,
-        "predict",
-        "--checkpoint",
-        out / "checkpoint.pt",
-        "--input",
-        root,
-        "--output",
-        output,
-        "--allow-pickle",
-    )
+    code, _, err = predict_cli(capsys, out / "checkpoint.pt", root, output, "--allow-pickle")
     assert code == 0, err
     lines = [r.getMessage() for r in caplog.records]
     assert any("4 labelled images, accuracy" in m and "recall no_sub n/a" in m for m in lines)
@@ -393,16 +363,7 @@ def test_predict_cli_class_folders_logs_metrics_and_plain_folder_unchanged(
     assert [r["true_class"] for r in read_predictions(output)[0]] == ["cdm"] * 2 + ["axion"] * 2
     # a folder holding .npy images is a plain folder even if it has class subfolders too
     np.save(root / "loose.npy", images[0])
-    code, _, err = cli(
-        capsys,
-        "predict",
-        "--checkpoint",
-        out / "checkpoint.pt",
-        "--input",
-        root,
-        "--output",
-        output,
-    )
+    code, _, err = predict_cli(capsys, out / "checkpoint.pt", root, output)
     assert code == 0, err
     rows = read_predictions(output)[0]
     assert len(rows) == 1 and "true_class" not in rows[0]
@@ -415,32 +376,13 @@ def test_predict_class_folders_refuses_unknown_subfolders(trained, tmp_path, cap
     (root / "CDM").mkdir()
     np.save(root / "CDM" / "x.npy", images[0])
     output = tmp_path / "p.csv"
-    code, _, err = cli(
-        capsys,
-        "predict",
-        "--checkpoint",
-        out / "checkpoint.pt",
-        "--input",
-        root,
-        "--output",
-        output,
-        "--allow-pickle",
-    )
+    code, _, err = predict_cli(capsys, out / "checkpoint.pt", root, output, "--allow-pickle")
     assert code == 2 and "subfolder(s) CDM hold .npy images but are not classes" in err[-1]
     assert not output.exists()
     # no .npy and no class folder at all: the line says what it looked for
     empty = tmp_path / "empty"
     (empty / "other").mkdir(parents=True)
-    code, _, err = cli(
-        capsys,
-        "predict",
-        "--checkpoint",
-        out / "checkpoint.pt",
-        "--input",
-        empty,
-        "--output",
-        output,
-    )
+    code, _, err = predict_cli(capsys, out / "checkpoint.pt", empty, output)
     assert code == 2 and "holds no images (no .npy files, nor class folders no_sub/" in err[-1]
 
 
