@@ -16,13 +16,13 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/import.smk"
+include: "workflow/rules/fit.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/controls.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/sweep.smk"
-include: "workflow/rules/fit.smk"
 
 
 rule all:

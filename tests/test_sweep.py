@@ -88,9 +88,13 @@ def test_sensitivity_table(tmp_path):
                 )
             )
             runs.append({"model": "baseline", "seed": seed, "metrics": str(metrics)})
-        points.append(
-            {"point": point, "value": int(point), "class_file": str(class_file), "runs": runs}
-        )
+        entry = {"point": point, "value": int(point), "class_file": str(class_file), "runs": runs}
+        if point == "25":  # a fit file with what a smooth refit leaves of the signal
+            entry["fit_file"] = str(tmp_path / "fit_25.h5")
+            with h5py.File(entry["fit_file"], "w") as handle:
+                handle.create_dataset("substructure_chi_refit", data=np.array([0.5, 4.0, 6.0]))
+                handle.attrs["class_name"] = "cdm"
+        points.append(entry)
     manifest = {
         "parameter": "simulation.classes.cdm.n_subhalos.mean",
         "class": "cdm",
@@ -108,6 +112,9 @@ def test_sensitivity_table(tmp_path):
     assert float(rows[0]["chi_median"]) == 0.5 and float(rows[0]["chi_above_1"]) == 1 / 3
     assert rows[0]["auc_cdm"] == ""  # undefined stays empty, not NaN
     assert float(rows[3]["auc_macro_ovr"]) == 0.9
+    assert rows[0]["chi_refit_median"] == "" and rows[0]["chi_refit_above_1"] == ""
+    assert float(rows[3]["chi_refit_median"]) == 4.0
+    assert float(rows[3]["chi_refit_above_1"]) == 2 / 3
 
     from darklens.reporting.figures import sensitivity_figure
 

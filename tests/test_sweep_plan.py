@@ -125,3 +125,22 @@ def test_disabled_sweep_plans_nothing(tiny_config):
 def test_plan_raises_the_sweep_errors(tiny_config):
     with pytest.raises(ConfigError, match="sweep.models: 'vit'"):
         plan(tiny_config, parameter="training.epochs", values=[3], models=["vit"])
+
+
+def test_fit_files_follow_the_class_files(tiny_config):
+    """A point that re-simulates cdm refits it; one that reuses the main images reuses the main
+    fits; without fitting (or with imported images) no fit file is planned."""
+    sweep = plan(tiny_config, parameter="simulation.classes.cdm.n_subhalos.mean", values=[2, 10])
+    assert sweep.with_fits
+    assert [sweep.fit_file("2", c) for c in CLASS_NAMES] == [
+        "data/fits/no_sub.h5",
+        "data/sweep/2/fits/cdm.h5",
+        "data/fits/axion.h5",
+    ]
+    assert sweep.swept_fit_files() == ["data/sweep/2/fits/cdm.h5", "data/fits/cdm.h5"]
+    assert [p["fit_file"] for p in sweep.manifest()["points"]] == sweep.swept_fit_files()
+    no_fits = copy.deepcopy(tiny_config)
+    no_fits["fitting"]["enabled"] = False
+    sweep = plan(no_fits, parameter="simulation.classes.cdm.n_subhalos.mean", values=[2, 10])
+    assert not sweep.with_fits and sweep.swept_fit_files() == []
+    assert [p["fit_file"] for p in sweep.manifest()["points"]] == [None, None]

@@ -1,7 +1,8 @@
 # The sensitivity sweep: the rules of simulate.smk, features.smk and train.smk for one point of
 # `sweep` (wildcard `point`), with threads and resources inherited; their params read the point's
 # config (common.smk: point_config). Inputs the point does not change are the main files
-# (darklens.evaluation.sweep.SweepPlan: class_file, features_file, split_file, run_dir).
+# (darklens.evaluation.sweep.SweepPlan: class_file, fit_file, features_file, split_file,
+# run_dir).
 
 
 wildcard_constraints:
@@ -26,6 +27,17 @@ use rule merge_class as sweep_merge_class with:
         "logs/sweep_merge_class/{point}/{cls}.log",
     benchmark:
         "logs/benchmark/sweep_merge_class/{point}/{cls}.tsv"
+
+
+use rule fit_class as sweep_fit_class with:
+    input:
+        "data/sweep/{point}/{cls}.h5",
+    output:
+        "data/sweep/{point}/fits/{cls}.h5",
+    log:
+        "logs/sweep_fit_class/{point}/{cls}.log",
+    benchmark:
+        "logs/benchmark/sweep_fit_class/{point}/{cls}.tsv"
 
 
 use rule residual_features as sweep_residual_features with:
@@ -68,6 +80,7 @@ rule sweep_collect:
     input:
         metrics=SWEEP.metrics_files(),
         images=SWEEP.swept_class_files(),
+        fits=SWEEP.swept_fit_files(),
     output:
         "results/sweep/sensitivity.csv",
     log:

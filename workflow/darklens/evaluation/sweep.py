@@ -111,11 +111,13 @@ def sweep_points(config: dict) -> dict[str, dict]:
 MAIN_CLASS_FILE = "data/{cls}.h5"
 MAIN_FEATURES_FILE = "data/features/{cls}.h5"
 MAIN_SPLIT_FILE = "data/split.json"
+MAIN_FIT_FILE = "data/fits/{cls}.h5"
 MAIN_RUN_DIR = "results/runs/{model}/seed_{seed}"
 POINT_SHARD_FILE = "data/sweep/{point}/shards/{cls}/{shard}.h5"
 POINT_CLASS_FILE = "data/sweep/{point}/{cls}.h5"
 POINT_FEATURES_FILE = "data/sweep/{point}/features/{cls}.h5"
 POINT_SPLIT_FILE = "data/sweep/{point}/split.json"
+POINT_FIT_FILE = "data/sweep/{point}/fits/{cls}.h5"
 POINT_RUN_DIR = "results/sweep/{point}/runs/{model}/seed_{seed}"
 
 # What a training run depends on: a point equal to the main config in these reuses its runs.
@@ -146,6 +148,9 @@ class SweepPlan:
         self.models = list(sweep["models"])
         self.seeds = list(sweep.get("seeds") or config["training"]["seeds"])
         self.swept_class = swept_class(self.parameter)
+        # fit files (substructure_chi_refit) exist for simulated data with fitting enabled
+        fitting = bool(config.get("fitting", {}).get("enabled", False))
+        self.with_fits = fitting and not config.get("import", {}).get("root")
 
     def __bool__(self) -> bool:
         return bool(self.points)
@@ -171,6 +176,13 @@ class SweepPlan:
         if self.same_class_data(point, cls) and same_features:
             return MAIN_FEATURES_FILE.format(cls=cls)
         return POINT_FEATURES_FILE.format(point=point, cls=cls)
+
+    def fit_file(self, point: str, cls: str) -> str:
+        """A point's smooth-lens fits of a class: the main file unless its images change (the
+        fitting settings cannot be swept)."""
+        if self.same_class_data(point, cls):
+            return MAIN_FIT_FILE.format(cls=cls)
+        return POINT_FIT_FILE.format(point=point, cls=cls)
 
     def split_file(self, point: str) -> str:
         if split_keys(self.points[point]) == split_keys(self.config):
@@ -222,6 +234,13 @@ class SweepPlan:
             return []
         return [self.class_file(point, self.swept_class) for point in self.points]
 
+    def swept_fit_files(self) -> list[str]:
+        """Each point's fit file of the swept class (its substructure_chi_refit), where fits
+        exist and a class is swept."""
+        if not (self.swept_class and self.with_fits):
+            return []
+        return [self.fit_file(point, self.swept_class) for point in self.points]
+
     def manifest(self) -> dict:
         """What `darklens sweep-collect` needs: points, values, the swept class's file, runs."""
         cls = self.swept_class
@@ -231,6 +250,7 @@ class SweepPlan:
                 "point": point,
                 "value": value,
                 "class_file": self.class_file(point, cls) if cls else None,
+                "fit_file": self.fit_file(point, cls) if cls and self.with_fits else None,
                 "runs": self.runs(point),
             }
             for point, value in zip(self.points, values, strict=True)

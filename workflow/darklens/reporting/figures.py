@@ -430,11 +430,12 @@ def build_sensitivity(sensitivity_csv):
         else:
             pad = 0.08 * (high - low) or 0.5
             ax.set_xlim(low - pad, high + pad)
-        chi = {r["point"]: r.get("chi_median", "") for r in rows}
-        ticks = [f"{labels[p]}\n(chi {float(chi[p]):.1f})" if chi[p] else labels[p] for p in points]
+        ticks = [f"{labels[p]}{_signal_note(rows, p)}" for p in points]
         ax.set_xticks([x[p] for p in points], ticks, fontsize=7)
         ax.minorticks_off()
         chi_note = f"; in brackets the median substructure chi of {focus}" if focus else ""
+        if focus and any(r.get("chi_refit_median") for r in rows):
+            chi_note += " and what a smooth refit leaves of it (refit)"
         ax.set_xlabel(_wrap(f"{parameter}{chi_note}", width, 8), fontsize=8)
         ax.set_ylabel(f"{label} (0.5 = chance)")
         # every mean +- std, chance (0.5) and a perfect score (1.0) stay inside the axes
@@ -445,6 +446,17 @@ def build_sensitivity(sensitivity_csv):
         fontsize=10,
     )
     return fig
+
+
+def _signal_note(rows, point) -> str:
+    """The tick's signal line: median chi (and refit chi) of a point's swept class."""
+    row = next(r for r in rows if r["point"] == point)
+    if not row.get("chi_median"):
+        return ""
+    note = f"\n(chi {float(row['chi_median']):.1f}"
+    if row.get("chi_refit_median"):
+        note += f", refit {float(row['chi_refit_median']):.1f}"
+    return note + ")"
 
 
 def sensitivity_figure(sensitivity_csv, output) -> None:
