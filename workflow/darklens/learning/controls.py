@@ -36,6 +36,7 @@ from darklens.io.class_files import (
 )
 from darklens.io.split_file import read_split
 from darklens.io.tables import write_metrics, write_predictions
+from darklens.learning.dataset import class_paths
 
 CONTROLS = {
     "radial_profile": "radial light profile of the image",
@@ -71,15 +72,10 @@ def total_flux(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, dtype=np.float64).sum(axis=(1, 2))
 
 
-def _class_files(paths) -> dict[str, str]:
-    """{class: file} of files named {class}.h5, in the order given (the label order)."""
-    return {Path(p).stem: str(p) for p in paths}
-
-
 def profile_features(image_paths) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(features (N, K), labels (N,), feature names) of class files, one class at a time."""
     blocks, labels = [], []
-    for label, (name, path) in enumerate(_class_files(image_paths).items()):
+    for label, (name, path) in enumerate(class_paths(image_paths, None)[0].items()):
         profile = radial_profile(read_images(path, expected_class=name))
         blocks.append(profile)
         labels.append(np.full(len(profile), label, dtype=np.int64))
@@ -93,7 +89,7 @@ def profile_features(image_paths) -> tuple[np.ndarray, np.ndarray, list[str]]:
 def nuisance_features(image_paths, fit_paths) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(features (N, P + 1), labels (N,), feature names): every fitted parameter of the fit files
     (same order as the class files) and the total flux of each image."""
-    images = _class_files(image_paths)
+    images = class_paths(image_paths, None)[0]
     fits = dict(zip(images, map(str, fit_paths), strict=True))
     names, blocks, labels = None, [], []
     for label, (name, path) in enumerate(images.items()):
@@ -194,8 +190,8 @@ def train_control(
     predictions.csv and metrics.json into `out_dir` and returns the metrics."""
     if control not in CONTROLS:
         raise ValueError(f"unknown control {control!r}; known: {', '.join(CONTROLS)}")
-    class_names = list(_class_files(image_paths))
-    split = read_split(split_path, class_counts(_class_files(image_paths)))
+    class_names = list(class_paths(image_paths, None)[0])
+    split = read_split(split_path, class_counts(class_paths(image_paths, None)[0]))
     if control == "radial_profile":
         x, y, names = profile_features(image_paths)
     else:
