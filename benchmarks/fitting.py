@@ -16,7 +16,12 @@ of them (default 3, it is slow); the whole measurement is repeated `--repeats` t
 2), the codes interleaved so that a busy machine slows both alike, and the spread over the
 repeats is printed. Reduced chi^2 = chi^2 / (pixels - 14 free parameters) for both.
 
+`--compare-ref REF` also times darklens's fitter as it was at git revision REF (its
+`fitting/model.py` and `fitting/solver.py`, read with `git show`), interleaved with the others,
+for a before/after measurement in one invocation.
+
 Usage: python benchmarks/fitting.py [--images N] [--lenstronomy-images M] [--repeats R]
+[--compile] [--compare-ref REF]
 Prints the median reduced chi^2 of both (on the images both fitted, and darklens's on all),
 darklens fits per second per core, lenstronomy seconds per image, and last `ratio: X`:
 lenstronomy's time per image over darklens's (eager, the default setting).
@@ -32,8 +37,10 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import io  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -70,6 +77,25 @@ def simulate(config: dict, n: int) -> tuple[np.ndarray, dict, Instrument, dict]:
         inst.psf_kernel,
     )
     return data["images"], data["params"], fit_instrument, section
+
+
+def load_revision(ref: str) -> tuple[types.ModuleType, types.ModuleType]:
+    """darklens.fitting's model and solver modules as they were at git revision `ref`."""
+    modules = []
+    for name in ("model", "solver"):
+        path = f"workflow/darklens/fitting/{name}.py"
+        source = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{ref}:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        source = source.replace("from darklens.fitting.model import", "from _ref_model import")
+        module = types.ModuleType(f"_ref_{name}")
+        sys.modules[module.__name__] = module
+        exec(compile(source, f"{ref}:{path}", "exec"), module.__dict__)
+        modules.append(module)
+    return modules[0], modules[1]
 
 
 def lenstronomy_fit(image: np.ndarray, start: np.ndarray, section: dict, args) -> float:
@@ -208,30 +234,43 @@ def main() -> None:
     parser.add_argument("--pso-iterations", type=int, default=50)
     parser.add_argument("--simplex-iterations", type=int, default=500)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--compare-ref", help="also time the fitter at this git revision")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = load_config(REPO / "config.yaml")
     images, truth, instrument, section = simulate(config, args.images)
     settings = FitSettings.from_config({**config["fitting"], "compile": False})
     model = SmoothLensModel(instrument, False, device="cpu")
-    variants = [("eager", model, settings)]
+    variants = [("eager", model, settings, fit_images)]
+    if args.compare_ref:
+        ref_model, ref_solver = load_revision(args.compare_ref)
+        ref_settings = ref_solver.FitSettings.from_config({**config["fitting"], "compile": False})
+        variants.append(
+            (
+                f"eager at {args.compare_ref}",
+                ref_model.SmoothLensModel(instrument, False, device="cpu"),
+                ref_settings,
+                ref_solver.fit_images,
+            )
+        )
     if args.compile:
         compiled = SmoothLensModel(instrument, False, device="cpu", compile=True)
         start = time.perf_counter()
         fit_images(compiled, images[:2], FitSettings(**{**settings.__dict__, "compile": True}))
         elapsed = time.perf_counter() - start
         print(f"darklens compiled: first call (compilation or cache load) {elapsed:.1f} s")
-        variants.append(("compiled", compiled, settings))
-    fit_images(model, images[:2], settings)  # warm-up (allocations, caches)
+        variants.append(("compiled", compiled, settings, fit_images))
+    for _, fit_model, fit_settings, fit in variants:
+        fit(fit_model, images[:2], fit_settings)  # warm-up (allocations, caches)
     m = args.lenstronomy_images
     starts = initial_guesses(images[:m], instrument.pixel_scale_arcsec, False, 1)[:, 0]
-    times = {name: [] for name, _, _ in variants}
+    times = {name: [] for name, _, _, _ in variants}
     chi2 = {}
     lens_times, lens_chi2 = [], []
     for repeat in range(args.repeats):
-        for name, fit_model, fit_settings in variants:
+        for name, fit_model, fit_settings, fit_function in variants:
             start = time.perf_counter()
-            fit = fit_images(fit_model, images, fit_settings)
+            fit = fit_function(fit_model, images, fit_settings)
             times[name].append((time.perf_counter() - start) / len(images))
             chi2[name] = fit["chi2_reduced"]
             theta = np.median(np.abs(fit["params"][:, 0] - truth["theta_E"]))

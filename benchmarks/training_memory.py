@@ -85,7 +85,10 @@ def measure(per_class: int, workdir: Path, epochs: int, threads: int) -> dict:
     folder = workdir / f"per_class_{per_class}"
     images, features, split = write_data(folder, per_class)
     training = {
-        "epochs": epochs,
+        "max_epochs": epochs,
+        "min_epochs": epochs,
+        "early_stopping": {"patience": epochs, "min_delta": 0.0},
+        "lr_schedule": {"kind": "none", "factor": 0.5, "patience": 2, "min_learning_rate": 1e-5},
         "batch_size": 64,
         "learning_rate": 1e-3,
         "weight_decay": 1e-4,

@@ -64,7 +64,7 @@ def test_attribution_uses_test_images_only(tmp_path, monkeypatch):
     split = stratified_split(counts, {"train": 0.5, "val": 0.25, "test": 0.25}, 1)
     write_split(tmp_path / "split.json", split)
     cfg = TrainConfig(
-        architecture="plain_cnn", channels=["image"], epochs=1, batch_size=6, device="cpu"
+        architecture="plain_cnn", channels=["image"], max_epochs=1, batch_size=6, device="cpu"
     )
     as_arrays = {k: np.asarray(split[k]) for k in ("train", "val", "test")}
     train(images[:, None], labels, as_arrays, cfg, tmp_path / "run", log=lambda _: None)

@@ -18,7 +18,7 @@ def checkpoint_path(tmp_path_factory):
     cfg = TrainConfig(
         channels=["image", "residual"],
         augment_flips=True,
-        epochs=1,
+        max_epochs=1,
         batch_size=6,
         device="cpu",
         smoothing_sigma_px=1.5,

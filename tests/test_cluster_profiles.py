@@ -59,6 +59,14 @@ def test_profiles_give_every_training_rule_the_training_resources(profile):
         assert resources.get(rule) == resources["train_model"], rule
 
 
+def tiny_training_runs() -> int:
+    """Models x seeds of tests/tiny.yaml merged over config.yaml (as the dry runs see them)."""
+    tiny = yaml.safe_load((REPO / "tests" / "tiny.yaml").read_text())
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    models = {**default["training"]["models"], **tiny["training"].get("models", {})}
+    return len(models) * len(tiny["training"]["seeds"])
+
+
 def test_slurm_profile_plans_training_on_the_gpu_partition(tmp_path):
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         pytest.skip("snakemake-executor-plugin-slurm is not installed")
@@ -69,7 +77,7 @@ def test_slurm_profile_plans_training_on_the_gpu_partition(tmp_path):
         overlay="sweep: {enabled: true}\n",  # tests/tiny.yaml: point 2 trains 2 models
     )
     main, sweep = training_resources(plan), training_resources(plan, "sweep_train_model")
-    assert (len(main), len(sweep)) == (8, 2)
+    assert (len(main), len(sweep)) == (tiny_training_runs(), 2)
     for job in main + sweep:
         assert job["slurm_partition"] == "gpu" and job["gpu"] == "1"
         assert job["cpus_per_task"] == "4" and job["runtime"] == "240"
@@ -85,7 +93,8 @@ def test_kubernetes_profile_passes_a_dry_run(tmp_path):
     plan = dry_run(
         tmp_path / "work", "--workflow-profile", str(REPO / "profiles" / "kubernetes"), *store
     )
-    assert re.search(r"train_model\s+8", plan) and "This was a dry-run" in plan
+    assert re.search(rf"train_model\s+{tiny_training_runs()}\b", plan)
+    assert "This was a dry-run" in plan
     assert all(job["gpu"] == "1" for job in training_resources(plan))
 
 
@@ -103,7 +112,9 @@ def test_training_jobs_hold_a_gpu_only_when_they_use_one(tmp_path):
         assert {job["gpu"] for job in training_resources(plans["cuda"], rule)} == {"1"}
     # memory: 1500 MB plus 1.2 x the float32 training set (here 120 images of 32 x 32 px)
     jobs = training_resources(plans["cpu"]) + training_resources(plans["cpu"], "sweep_train_model")
-    assert len(jobs) == 10 and all(1500 <= int(job["mem_mb"]) <= 1502 for job in jobs)
+    sweep_runs = 2  # tiny.yaml's sweep: one new point x sweep.models (2) x seeds [0]
+    assert len(jobs) == tiny_training_runs() + sweep_runs
+    assert all(1500 <= int(job["mem_mb"]) <= 1502 for job in jobs)
 
 
 def test_auto_device_holds_a_gpu_where_the_driver_lists_one(monkeypatch, tmp_path):

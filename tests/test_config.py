@@ -7,6 +7,7 @@ import pytest
 import yaml
 from darklens import CLASS_NAMES
 from darklens.config import (
+    FIT_CHANNELS,
     ConfigError,
     check_workflow_config,
     load_config,
@@ -86,8 +87,8 @@ def test_values_below_the_minimum_are_rejected_naming_the_key(default_config, pa
 @pytest.mark.parametrize(
     "path, value, expected",
     [
-        (("training", "epochs"), 0, "training.epochs"),
-        (("training", "epochs"), "ten", "training.epochs"),
+        (("training", "max_epochs"), 0, "training.max_epochs"),
+        (("training", "max_epochs"), "ten", "training.max_epochs"),
         (("features", "smoothing_sigma_px"), -1.0, "features.smoothing_sigma_px"),
         (("simulation", "instrument", "supersampling"), 0, "simulation.instrument.supersampling"),
         (("simulation", "lens", "theta_E_arcsec"), [2.0, 1.0], "simulation.lens.theta_E_arcsec"),
@@ -136,6 +137,9 @@ def test_workflow_check_of_own_images(default_config, tmp_path):
     config = copy.deepcopy(default_config)
     config["import"]["root"] = str(tmp_path)
     config["import"]["folders"] = {"no_sub": "none"}
+    config["training"]["models"] = {"baseline": config["training"]["models"]["baseline"]}
+    config["evaluation"].update(comparison=["baseline", "baseline"], attribution_model="baseline")
+    config["evaluation"]["oracle"] = None
     for folder in ("none", "cdm"):
         (tmp_path / folder).mkdir()
     with pytest.raises(
@@ -143,9 +147,13 @@ def test_workflow_check_of_own_images(default_config, tmp_path):
     ):
         check_workflow_config(config, CLASS_NAMES)
     (tmp_path / "axion").mkdir()
+    config["sweep"]["enabled"] = True  # config.yaml has it off
     with pytest.raises(ConfigError, match="^config error at sweep.enabled: imported images"):
         check_workflow_config(config, CLASS_NAMES)  # config.yaml sweeps a simulation key
-    config["sweep"]["parameter"] = "training.epochs"
+    config["sweep"]["parameter"] = ["training.epochs", "simulation.classes.cdm.mass_max_msun"]
+    with pytest.raises(ConfigError, match="^config error at sweep.enabled: imported images"):
+        check_workflow_config(config, CLASS_NAMES)  # a list with one simulation key
+    config["sweep"]["parameter"] = "training.max_epochs"
     check_workflow_config(config, CLASS_NAMES)
 
 
@@ -164,14 +172,14 @@ def test_validate_config_reads_an_overlay_over_the_default(repo, tmp_path, capsy
     from darklens.cli import main
 
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text("training:\n  epochs: 3\n")
-    bad.write_text("training:\n  epochs: 0\n")
+    good.write_text("training:\n  max_epochs: 3\n")
+    bad.write_text("training:\n  max_epochs: 0\n")
     base = str(repo / "config.yaml")
     assert main(["validate-config", str(good), "--base", base]) == 0
     assert "valid" in capsys.readouterr().out
     assert main(["validate-config", str(bad), "--base", base]) == 2
     error = capsys.readouterr().err.strip()
-    assert "training.epochs" in error and "\n" not in error
+    assert "training.max_epochs" in error and "\n" not in error
     assert main(["validate-config", str(good), "--base", ""]) == 2  # alone it is incomplete
     assert "simulation" in capsys.readouterr().err
     assert main(["validate-config", base, "--base", base]) == 0
@@ -196,3 +204,19 @@ def test_bad_yaml_files_are_one_line_config_errors(tmp_path, text, match):
         load_config(path)
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_lens_model_channels_need_fits_and_the_oracle_needs_simulated_truth(default_config):
+    from darklens.features.channels import LENS_MODEL_CHANNELS
+
+    assert set(LENS_MODEL_CHANNELS) == set(FIT_CHANNELS)  # config.py's copy of the list
+    config = copy.deepcopy(default_config)
+    check_workflow_config(config, CLASS_NAMES)  # physics: fit_residual, fitting enabled
+    config["fitting"]["enabled"] = False
+    with pytest.raises(ConfigError, match=r"^config error at training.models.physics.channels: "):
+        check_workflow_config(config, CLASS_NAMES)
+    config["training"]["models"]["physics"]["channels"] = ["image", "residual"]
+    check_workflow_config(config, CLASS_NAMES)  # the oracle needs no fit
+    config["import"]["root"] = "/nonexistent"
+    with pytest.raises(ConfigError, match="oracle_residual needs the true smooth model"):
+        check_workflow_config(config, CLASS_NAMES)

@@ -132,7 +132,7 @@ def test_training_curves(tmp_path):
     paths = []
     for model in ("cnn", "resnet"):
         for seed in (0, 1):
-            epochs = np.arange(1, 6)
+            epochs = np.arange(1, 6 + 3 * seed)  # early stopping: seeds end at different epochs
             rows = [
                 {
                     "epoch": int(e),
@@ -145,7 +145,11 @@ def test_training_curves(tmp_path):
             paths.append(tmp_path / "runs" / model / f"seed_{seed}" / "history.csv")
             paths[-1].parent.mkdir(parents=True, exist_ok=True)
             write_csv(paths[-1], rows)
-    check_figure(figures.build_training_curves(paths))
+    fig = figures.build_training_curves(paths)
+    check_figure(fig)
+    mean_line = fig.axes[1].lines[0]  # validation loss of the first model: every epoch of seed 1
+    assert list(mean_line.get_xdata()) == list(range(1, 9))
+    assert mean_line.get_ydata()[-1] == pytest.approx(1.6 / 8)  # seed 1 alone at its last epoch
 
 
 @pytest.mark.parametrize("n_pix", [16, 64])

@@ -47,7 +47,18 @@ def test_accuracy_vs_substructure_uses_the_fits_when_fitting_is_enabled(tmp_path
     text = enabled.stdout + enabled.stderr
     assert enabled.returncode == 0, text[-3000:]
     assert "fit_class" in text and "--fits data/fits/" in text
-    disabled = _snakemake(tmp_path, "-n", "-p", figure, overlay="fitting:\n  enabled: false\n")
+    # without fits no model may use a lens-model channel: the overlay redefines those that do
+    no_fits = (
+        "fitting:\n  enabled: false\n"
+        "training:\n  models:\n"
+        "    physics: {channels: [image, residual]}\n"
+        "    lens_planes: {channels: [image]}\n"
+    )
+    refused = _snakemake(tmp_path, "-n", figure, overlay="fitting:\n  enabled: false\n")
+    assert refused.returncode != 0
+    message = "needs the smooth-lens fits and fitting.enabled is false"
+    assert message in refused.stdout + refused.stderr
+    disabled = _snakemake(tmp_path, "-n", "-p", figure, overlay=no_fits)
     text = disabled.stdout + disabled.stderr
     assert disabled.returncode == 0, text[-3000:]
     assert "fit_class" not in text

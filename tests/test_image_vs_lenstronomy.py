@@ -73,19 +73,19 @@ def _subhalos(rng, profile, n, mass_range=(1e8, 1e10), radius=2.0):
     return PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y}
 
 
-def _lenstronomy_image(params, population):
-    names = reference.lens_names(population)
+def _lenstronomy_image(params, population, compensation=None):
+    names = reference.lens_names(population, compensation)
     model = reference.image_model(
         N_PIX, PIXEL, SUPERSAMPLING, FWHM, 1000.0, 0.02, names, params.lens_light is not None
     )
-    return reference.render(model, params, population)
+    return reference.render(model, params, population, compensation)
 
 
-def _darklens_image(params, population):
+def _darklens_image(params, population, compensation=None):
     instrument = Instrument(
         N_PIX, PIXEL, SUPERSAMPLING, 1000.0, 0.02, gaussian_psf_kernel(FWHM, PIXEL)
     )
-    substructure = Substructure(population=population)
+    substructure = Substructure(population=population, compensation=compensation)
     model, smooth = render_models(instrument, params, substructure, instrument.ray_grid())
     return model, smooth
 
@@ -107,3 +107,33 @@ def test_noiseless_image_matches_lenstronomy(case, seed):
     if population is not None:  # the smooth companion image is the no-substructure image
         smooth_reference = _lenstronomy_image(params, None)
         assert np.abs(smooth - smooth_reference).max() < TOLERANCE * smooth_reference.max()
+
+
+def test_vortex_with_its_profile_matched_disks_matches_lenstronomy():
+    """A default-like vortex (100 point masses, 3e10 Msun, 1.5" long) with its 16 compensating
+    disks (darklens.simulation.substructure) against lenstronomy's POINT_MASSes and ElliSLICEs."""
+    from darklens.physics.lensing import PointMass
+    from darklens.physics.sampling import line_of_points
+    from darklens.simulation.substructure import (
+        mass_compensation,
+        vortex_compensation_radii,
+        vortex_enclosed_fraction,
+        vortex_offsets,
+    )
+
+    rng = np.random.default_rng(5)
+    params = _params(rng)
+    length, n, mass = 1.5, 100, 3e10
+    x, y = line_of_points(0.3, -0.2, length, 0.7, n)
+    theta_e = DEFAULT_COSMOLOGY.theta_E_point_mass(np.full(n, mass / n), 0.5, 1.0)
+    population = (PointMass, {"theta_E": theta_e, "center_x": x, "center_y": y})
+    offsets = vortex_offsets(length, n)
+    radii = vortex_compensation_radii(1.0, offsets)
+    enclosed = mass * vortex_enclosed_fraction(radii, 1.0, offsets)
+    macro = type("Macro", (), {"lens": params.lens})()
+    lens = {"z_lens": 0.5, "z_source": 1.0}
+    disks, _ = mass_compensation({}, lens, mass, float(radii[-1]), macro, (radii, enclosed))
+    assert len(disks.disks) == 16
+    model, _ = _darklens_image(params, population, disks)
+    expected = _lenstronomy_image(params, population, disks)
+    assert np.abs(model - expected).max() / expected.max() < TOLERANCE

@@ -86,3 +86,9 @@ def test_layering_check_sees_a_wrong_arrow(tmp_path, monkeypatch):
     assert darklens_imports(fake / "physics" / "bad.py") == {"learning"}
     with pytest.raises(AssertionError, match="learning"):
         test_subpackage_imports_only_what_it_may("physics")
+
+
+def test_features_sit_below_learning():
+    """Training and prediction build their channels with darklens.features, never the reverse."""
+    assert "features" in allowed_imports("learning")
+    assert "learning" not in allowed_imports("features")

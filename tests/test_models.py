@@ -154,7 +154,7 @@ def test_every_architecture_trains_one_epoch(architecture, tmp_path):
     cfg = TrainConfig(
         architecture=architecture,
         channels=["image", "residual"],
-        epochs=1,
+        max_epochs=1,
         batch_size=12,
         device="cpu",
         smoothing_sigma_px=1.5,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from darklens import CLASS_NAMES
 from darklens.cli import main
-from darklens.learning.channels import build_channels
+from darklens.features.channels import build_channels
 from darklens.learning.checkpoint import load_checkpoint
 from darklens.learning.predict import predict_images
 from darklens.learning.train import TrainConfig, train
@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
         architecture="physics_cnn",
         channels=["image", "residual"],
         augment_flips=True,
-        epochs=2,
+        max_epochs=2,
         batch_size=8,
         device="cpu",
         smoothing_sigma_px=SIGMA_PX,

@@ -111,3 +111,36 @@ def test_gauss_law_mass_of_a_tnfw_matches_lenstronomy():
     for radius in (0.05, 0.3, 1.0, 2.0, 10.0):
         mass = population_mass_in_disk(TNFW, params, radius, 0.1, 0.2)
         assert mass == pytest.approx(reference.mass_2d(radius, rs, rho0, r_trunc), rel=1e-9)
+
+
+def test_concentric_disks_are_the_sum_of_lenstronomy_slices():
+    """A stepwise profile (the vortex compensation's form: disks of either sign about one
+    centre) against lenstronomy's sum of nearly circular ElliSLICEs, to 1e-6 of its largest
+    deflection; its mass and convergence are the disks' sums."""
+    from darklens.physics.lensing.uniform_disk import ConcentricDisks
+
+    center = {"center_x": 0.05, "center_y": -0.02}
+    kappas, radii = [-0.004, -0.01, 0.003, -0.002], [0.3, 0.9, 1.4, 2.5]
+    disks = ConcentricDisks(
+        tuple(UniformDisk(kappa=k, r_trunc=r, **center) for k, r in zip(kappas, radii, strict=True))
+    )
+    x, y, _ = _rays({"r_trunc": 2.5, **center}, seed=4, n=300)
+    slices = [
+        {"a": r * (1 + 1e-7), "b": r, "psi": 0.0, "sigma_0": k, **center}
+        for k, r in zip(kappas, radii, strict=True)
+    ]
+    lx, ly = lens_model.LensModel(["ElliSLICE"] * len(slices)).alpha(x, y, slices)
+    ax, ay = disks.deflection(x, y)
+    scale = np.abs(ax).max() + np.abs(ay).max()
+    assert np.hypot(ax - lx, ay - ly).max() < 1e-6 * scale
+    assert float(disks.mass()) == pytest.approx(np.pi * np.dot(kappas, np.square(radii)), rel=1e-14)
+    assert disks.kappa == pytest.approx(sum(kappas), rel=1e-15) and disks.r_trunc == 2.5
+    np.testing.assert_allclose(
+        disks.convergence(x, y),
+        sum(
+            UniformDisk(k, r, **center).convergence(x, y)
+            for k, r in zip(kappas, radii, strict=True)
+        ),
+        rtol=0,
+        atol=0,
+    )

@@ -2,8 +2,9 @@
 
 Small shards of every class (32 x 32, supersampling 2, lens light on, mass compensation on) are
 written and read back with `read_image_file`; each image's noiseless model is rebuilt with
-lenstronomy from /params, /subhalos and the `conventions` / `resolved_config` attributes only:
-the lenstronomy keyword lists are written here, not taken from darklens's simulation code. The
+lenstronomy from /params, /subhalos, /compensation_disks (one disk for cdm, 16 for a vortex) and
+the `conventions` / `resolved_config` attributes only: the lenstronomy keyword lists are written
+here, not taken from darklens's simulation code. The
 stored noisy image must be consistent with that model under the simulator's noise model
 (mean chi^2 per pixel 1 +- 0.15), and the model must equal darklens's own noiseless image
 (re-simulated from the image's seed: the truth here) to 3e-5 of the peak. A granule field is not
@@ -19,6 +20,7 @@ from darklens.io.class_files import merge_shards, read_image_file
 from darklens.simulation.conventions import MAX_STORED_KERNEL_ENTRIES, file_conventions
 from darklens.simulation.presets import resolve
 from darklens.simulation.shards import resimulate_image, write_shard
+from darklens.simulation.substructure import VORTEX_COMPENSATION_DISKS
 
 pytest.importorskip("lenstronomy")
 
@@ -142,15 +144,16 @@ def _lenstronomy_model(data, row):
             names.append("POINT_MASS")
             theta_e = np.sqrt(m / (np.pi * sigma_crit))
             kwargs.append({"theta_E": theta_e, "center_x": cx, "center_y": cy})
-    if p["compensation_kappa"] != 0.0:  # uniform disk: lenstronomy's (nearly) circular slice
-        radius = p["compensation_radius_arcsec"]
+    disks = data["compensation_disks"]  # uniform disks: lenstronomy's (nearly) circular slices
+    rows = slice(disks["offset"][row], disks["offset"][row + 1])
+    for kappa, radius in zip(disks["kappa"][rows], disks["radius_arcsec"][rows], strict=True):
         names.append("ElliSLICE")
         kwargs.append(
             {
                 "a": radius * (1 + 1e-7),
                 "b": radius,
                 "psi": 0.0,
-                "sigma_0": p["compensation_kappa"],
+                "sigma_0": kappa,
                 "center_x": p["compensation_center_x_arcsec"],
                 "center_y": p["compensation_center_y_arcsec"],
             }
@@ -192,6 +195,9 @@ def test_stored_parameters_rerender_the_images_with_lenstronomy(files, variant):
     assert isinstance(conv["lens_light"], dict)
     if variant != "no_sub":
         assert np.all(params["compensation_kappa"] < 0)
+    disks = data["compensation_disks"]
+    expected = {"no_sub": 0, "axion_vortex": VORTEX_COMPENSATION_DISKS}.get(variant, 1)
+    np.testing.assert_array_equal(np.diff(disks["offset"]), expected)
     for row, index in enumerate(data["image_index"]):
         model = _lenstronomy_model(data, row)
         truth = resimulate_image(data["attrs"], index)

@@ -20,14 +20,17 @@ pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = "results/runs/physics/seed_0"
-# one shard per class; 12 short epochs (batch 4) of the model with dropout, BatchNorm and flips
-# (image channel only: no residual jobs, the test stays short)
+# one shard per class; 6 to 12 short epochs (batch 4; early stopping with patience 3 from epoch 6)
+# of the model with dropout, BatchNorm and flips (image channel only: no residual jobs, the test
+# stays short)
 OVERLAY = """\
 simulation: {images_per_class: 40, images_per_shard: 40}
 sweep: {enabled: false}
 training:
   seeds: [0]
-  epochs: 12
+  max_epochs: 12
+  min_epochs: 6
+  early_stopping: {patience: 3}
   batch_size: 4
   models: {physics: {architecture: physics_cnn, channels: [image], augment_flips: true}}
 evaluation: {comparison: [physics, physics], attribution_model: physics}
@@ -144,7 +147,8 @@ def test_sigkill_of_snakemake_alone_then_rerun_does_not_train_again(tmp_path):
     run(workdir, "--unlock")
     run(workdir, "--cores", "2", f"{RUN}/metrics.json")
     log = (workdir / "logs" / "train_model" / "physics" / "seed_0.log").read_text()
-    assert "resume.pt: this run finished after epoch 12; rewriting its outputs" in log
+    epochs_run = json.loads((workdir / RUN / "metrics.json").read_text())["epochs_run"]
+    assert f"resume.pt: this run finished after epoch {epochs_run}; rewriting its outputs" in log
     assert "INFO epoch " not in log.split("rewriting its outputs")[1]  # no epoch trained again
     for name, content in orphan.items():
         assert (workdir / RUN / name).read_bytes() == content, name

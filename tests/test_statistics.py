@@ -6,6 +6,7 @@ from darklens import CLASS_NAMES
 from darklens.evaluation.metrics import classification_metrics
 from darklens.evaluation.statistics import (
     bootstrap_draws,
+    conservative_p,
     paired_bootstrap,
     replicate_metrics,
     seed_positions,
@@ -94,3 +95,12 @@ def test_bootstrap_replicate_metrics_match_scikit_learn():
         assert out["auc_macro_ovr"][row] == pytest.approx(expected)
     first = classification_metrics(Y, P, CLASS_NAMES)
     assert out["auc_macro_ovr"][0] == pytest.approx(first["auc_macro_ovr"])
+
+
+def test_conservative_p_is_the_larger_and_names_it():
+    assert conservative_p(0.001, 0.04) == (0.04, "seed t-test")
+    assert conservative_p(0.2, 0.03) == (0.2, "bootstrap")
+    assert conservative_p(0.05, 0.05) == (0.05, "bootstrap")  # a tie is the bootstrap's
+    assert conservative_p(0.01, None) == (0.01, "bootstrap")  # no t-test (one seed)
+    p, source = conservative_p(float("nan"), 0.3)
+    assert np.isnan(p) and source == "bootstrap"  # undefined stays undefined

@@ -10,7 +10,12 @@ from darklens import CLASS_NAMES
 from darklens.evaluation.comparisons import control_intervals, load_controls, load_runs
 from darklens.evaluation.metrics import classification_metrics
 from darklens.io.tables import write_metrics, write_predictions
-from darklens.reporting.summary import comparison_lines, summarize, training_description
+from darklens.reporting.summary import (
+    comparison_lines,
+    stopping_lines,
+    summarize,
+    training_description,
+)
 
 SPECS = {
     "baseline": {"architecture": "plain_cnn", "channels": ["image"], "augment_flips": False},
@@ -91,7 +96,7 @@ def test_comparisons_find_the_better_model_and_not_the_equal_one(summary):
     assert headline.effect > 0.2 and headline.ci_low > 0 and headline.p_bootstrap < 0.01
     assert headline.n_seeds == 3 and headline.seeds_better == 3
     kind, residual = by[("physics", "physics_image", "auc_macro_ovr")]
-    assert kind == "residual effect" and residual.ci_low < 0 < residual.ci_high
+    assert kind == "channel effect" and residual.ci_low < 0 < residual.ci_high
     assert by[("physics_image", "baseline", "accuracy")][0] == "architecture effect"
     assert by[("resnet18", "baseline", "accuracy")][0] == "architecture effect"  # same column
     assert len(read(outputs["comparisons"])) == len(comparisons)
@@ -103,7 +108,12 @@ def test_markdown_has_the_verdict_tables_and_numbers(summary):
     assert text.splitlines()[0] == "# darklens results summary"
     assert "Test set: 60 images (20 no_sub, 20 cdm, 20 axion)" in text
     assert "Headline: **physics beats baseline** in macro AUC" in text
-    assert "bootstrap p ≤ 0.0066" in text  # the floor 2 / (300 + 1) of 300 replicates
+    assert "bootstrap's (p ≤ 0.0066)" in text  # the floor 2 / (300 + 1) of 300 replicates
+    # judged by the larger p: the t-test's, 3 seeds giving at best about 0.01 here
+    headline = next(c for k, c in comparisons if k == "headline" and c.metric == "auc_macro_ovr")
+    assert headline.p_source == "seed t-test" and headline.p_value == headline.p_seed_t_test
+    assert f"p = {headline.p_value:.3f}, the larger of the crossed bootstrap's" in text
+    assert "over 3 seeds" in text and ": the t-test's;" in text
     for heading in ("## Models", "## Ablation", "## Paired comparisons"):
         assert heading in text
     tables = [line for line in text.splitlines() if line.startswith("|")]
@@ -142,7 +152,7 @@ def test_log_lines_and_training_sentence(summary):
     lines = comparison_lines(comparisons)
     assert len(lines) == len(comparisons)
     assert lines[0].startswith("headline: physics - baseline ")
-    assert training_description(30) == "30 epochs, checkpoint chosen on validation accuracy."
+    assert training_description(30).startswith("Training: at most 30 epochs with early stopping")
     assert training_description(0) == ""
 
 
@@ -204,3 +214,50 @@ def test_a_control_on_other_test_images_is_refused(summary, tmp_path):
     again = {k: tmp_path / f"ctl.{k}" for k in outputs}
     with pytest.raises(ValueError, match="same test images"):
         summarize(paths, SPECS, EVALUATION, 5, again, "", [control])
+
+
+def test_stopping_lines_warn_about_seeds_that_reached_max_epochs():
+    rows = [
+        {"model": "baseline", "n_seeds": 5, "n_max_epochs": 0},
+        {"model": "physics", "n_seeds": 5, "n_max_epochs": 2},
+    ]
+    lines = stopping_lines(rows)
+    assert len(lines) == 2 and "lowest validation loss" in lines[0]
+    assert "physics (2 of 5)" in lines[1] and "baseline" not in lines[1]
+    assert "max_epochs" in lines[1]
+    assert len(stopping_lines(rows[:1])) == 1  # nobody hit the maximum: no warning
+
+
+def test_summary_shows_where_runs_stopped(tmp_path):
+    paths = []
+    for model in ("baseline", "physics"):
+        for seed in (0, 1):
+            path, metrics = write_run(tmp_path, model, seed, 2.0)
+            hit = model == "physics" and seed == 1
+            metrics.update(
+                stop_reason="max_epochs" if hit else "early_stopping",
+                epochs_run=60 if hit else 30,
+                best_epoch=58 if hit else 24,
+            )
+            (path.parent / "metrics.json").write_text(json.dumps(metrics))
+            paths.append(path)
+    outputs = {k: tmp_path / f"out.{k}" for k in ("csv", "comparisons", "md", "html")}
+    specs = {m: SPECS[m] for m in ("baseline", "physics")}
+    summarize(paths, specs, EVALUATION, 5, outputs)
+    text = outputs["md"].read_text()
+    assert "| stopped at max_epochs |" in text
+    assert "| 24.0 ± 0.0 | 30.0 ± 0.0 | 0/2 |" in text  # baseline: best epoch, epochs run
+    assert "| 41.0 ± 24.0 | 45.0 ± 21.2 | 1/2 |" in text  # physics
+    assert "seeds stopped at max_epochs before early stopping**: physics (1 of 2);" in text
+    rows = {r["model"]: r for r in read(outputs["csv"])}
+    assert rows["physics"]["n_max_epochs"] == "1" and rows["baseline"]["n_max_epochs"] == "0"
+
+
+def test_oracle_recovery_paragraph_follows_the_headline(summary, tmp_path):
+    _, outputs, _, _, paths = summary
+    again = {k: tmp_path / f"oracle.{k}" for k in outputs}
+    summarize(paths, SPECS, {**EVALUATION, "oracle": "physics"}, 5, again, "Toy runs.")
+    text = again["md"].read_text()
+    assert "Oracle recovery: physics gains" in text
+    assert "**physics recovers 1.00 [1.00, 1.00] of the oracle's gain**" in text  # itself
+    assert "Oracle recovery" not in outputs["md"].read_text()

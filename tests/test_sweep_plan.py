@@ -57,13 +57,13 @@ def test_a_features_setting_reuses_the_images_and_the_split(tiny_config):
 
 
 def test_a_training_setting_retrains_on_the_main_data(tiny_config):
-    sweep = plan(tiny_config, parameter="training.epochs", values=[3])
-    assert sweep.training_inputs("3", "physics") == {
+    sweep = plan(tiny_config, parameter="training.max_epochs", values=[5])
+    assert sweep.training_inputs("5", "physics") == {
         "images": MAIN_CLASS_FILES,
         "split": "data/split.json",
-        "residuals": MAIN_FEATURES,
+        "features": MAIN_FEATURES,
     }
-    assert sweep.run_dir("3", "physics", 0) == "results/sweep/3/runs/physics/seed_0"
+    assert sweep.run_dir("5", "physics", 0) == "results/sweep/5/runs/physics/seed_0"
 
 
 def test_a_common_setting_resimulates_every_class_and_resplits(tiny_config):
@@ -75,15 +75,16 @@ def test_a_common_setting_resimulates_every_class_and_resplits(tiny_config):
     ]
 
 
-def test_only_residual_models_read_residuals(tiny_config):
+def test_only_models_with_more_than_the_image_read_features(tiny_config):
     sweep = plan(tiny_config, parameter="simulation.instrument.psf_fwhm_arcsec", values=[0.3])
     inputs = sweep.training_inputs("0.3", "baseline")
     assert inputs == {
         "images": [f"data/sweep/0.3/{c}.h5" for c in CLASS_NAMES],
         "split": "data/split.json",
     }
-    residuals = sweep.training_inputs("0.3", "baseline_residual")["residuals"]
-    assert residuals == [f"data/sweep/0.3/features/{c}.h5" for c in CLASS_NAMES]
+    for model in ("physics", "seed_recipe", "lens_planes"):  # fit, Gaussian, source-plane planes
+        features = sweep.training_inputs("0.3", model)["features"]
+        assert features == [f"data/sweep/0.3/features/{c}.h5" for c in CLASS_NAMES]
 
 
 def test_manifest_lists_every_run_of_every_point(tiny_config):
@@ -124,7 +125,7 @@ def test_disabled_sweep_plans_nothing(tiny_config):
 
 def test_plan_raises_the_sweep_errors(tiny_config):
     with pytest.raises(ConfigError, match="sweep.models: 'vit'"):
-        plan(tiny_config, parameter="training.epochs", values=[3], models=["vit"])
+        plan(tiny_config, parameter="training.max_epochs", values=[3], models=["vit"])
 
 
 def test_fit_files_follow_the_class_files(tiny_config):
@@ -144,3 +145,45 @@ def test_fit_files_follow_the_class_files(tiny_config):
     sweep = plan(no_fits, parameter="simulation.classes.cdm.n_subhalos.mean", values=[2, 10])
     assert not sweep.with_fits and sweep.swept_fit_files() == []
     assert [p["fit_file"] for p in sweep.manifest()["points"]] == [None, None]
+
+
+def test_a_mass_scale_sweep_of_two_keys(tiny_config):
+    """Both mass keys set together (tests/tiny.yaml's form): the point equal to the main masses
+    reuses every main file and run; the other re-simulates, refits and retrains cdm only. The
+    manifest's x is the first key's value, with every key's setting alongside."""
+    keys = ["simulation.classes.cdm.mass_max_msun", "simulation.classes.cdm.mass_min_msun"]
+    sweep = plan(tiny_config, parameter=keys, values=[[3.0e10, 1.0e9], [3.0e9, 1.0e8]], seeds=[0])
+    main, small = "3e+10_1e+09", "3e+09_1e+08"
+    assert list(sweep.points) == [main, small]
+    assert (sweep.parameter, sweep.parameters, sweep.swept_class) == (keys[0], keys, "cdm")
+    assert class_files(sweep, main) == MAIN_CLASS_FILES
+    assert sweep.run_dir(main, "physics", 0) == "results/runs/physics/seed_0"
+    assert class_files(sweep, small) == [
+        "data/no_sub.h5",
+        f"data/sweep/{small}/cdm.h5",
+        "data/axion.h5",
+    ]
+    assert sweep.fit_file(small, "cdm") == f"data/sweep/{small}/fits/cdm.h5"
+    assert sweep.features_inputs(small, "cdm") == {
+        "images": f"data/sweep/{small}/cdm.h5",
+        "fit": f"data/sweep/{small}/fits/cdm.h5",
+    }
+    assert sweep.features_inputs(main, "axion") == {
+        "images": "data/axion.h5",
+        "fit": "data/fits/axion.h5",
+    }
+    assert sweep.run_dir(small, "physics", 0) == f"results/sweep/{small}/runs/physics/seed_0"
+    manifest = sweep.manifest()
+    assert (manifest["parameter"], manifest["parameters"]) == (keys[0], keys)
+    assert [(p["point"], p["value"]) for p in manifest["points"]] == [
+        (main, 3.0e10),
+        (small, 3.0e9),
+    ]
+    assert manifest["points"][1]["settings"] == {keys[0]: 3.0e9, keys[1]: 1.0e8}
+    assert sweep.threshold_files() == ["results/sweep/sensitivity_threshold.csv"]
+
+
+def test_no_threshold_without_a_sweep(tiny_config):
+    config = copy.deepcopy(tiny_config)
+    config["sweep"]["enabled"] = False
+    assert SweepPlan(config, CLASS_NAMES).threshold_files() == []

@@ -124,7 +124,9 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
             # global index = class offset + index within the class, classes in CLASS_NAMES order
             np.testing.assert_array_equal(predictions["label"], predictions["index"] // n)
             history = (run / "history.csv").read_text().splitlines()
-            assert len(history) == 1 + tiny_config["training"]["epochs"]
+            run_metrics = json.loads((run / "metrics.json").read_text())
+            assert len(history) == 1 + run_metrics["epochs_run"]
+            assert run_metrics["epochs_run"] <= tiny_config["training"]["max_epochs"]
 
     pngs = ["training_curves.png", "figures/samples.png"]
     pngs += [f"confusion_matrix_{m}.png" for m in models]
@@ -137,8 +139,12 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
 def test_training_log_has_one_line_per_epoch(tiny_run, tiny_config):
     log = (tiny_run / "logs" / "train_model" / "physics" / "seed_0.log").read_text()
     assert (
-        len(re.findall(r"INFO epoch\s+\d+ +train loss", log)) == tiny_config["training"]["epochs"]
+        len(re.findall(r"INFO epoch\s+\d+ +lr \S+ +train loss", log))
+        == json.loads((tiny_run / "results/runs/physics/seed_0/metrics.json").read_text())[
+            "epochs_run"
+        ]
     )
+    assert "INFO early stopping after epoch" in log or "WARNING stopped at max_epochs" in log
 
 
 def test_nothing_to_do_after_a_full_run(tiny_run):
@@ -156,16 +162,23 @@ EVALUATION_RULES = {
     "accuracy_vs_substructure",
     "attribution_maps",
 }
-SWEEP_RESULT_RULES = {"sweep_train_model", "sweep_collect", "sensitivity_curves"}
+SWEEP_RESULT_RULES = {
+    "sweep_train_model",
+    "sweep_collect",
+    "sensitivity_threshold",
+    "sensitivity_curves",
+}
+# tests/tiny.yaml's two mass-scale points: the main masses, and one a decade lower
+MAIN_POINT, SWEEP_POINT = "3e+10_1e+09", "3e+09_1e+08"
 
 
 def test_changing_epochs_reruns_training_and_what_follows_only(tiny_run, tiny_config):
-    plan = planned_outputs(tiny_run, "training:\n  epochs: 3\n")
+    plan = planned_outputs(tiny_run, "training:\n  max_epochs: 4\n")
     assert set(plan) == {"train_model", *EVALUATION_RULES, *SWEEP_RESULT_RULES}
     n_models = len(tiny_config["training"]["models"])
     assert len(plan["train_model"]) == n_models * 2 * 4  # models x 2 seeds x 4 files
-    # the sweep retrains only its own point (2); its point 10 is the main run, retrained above
-    assert {path.split("/")[2] for path in plan["sweep_train_model"]} == {"2"}
+    # the sweep retrains only its own point; its other point is the main run, retrained above
+    assert {path.split("/")[2] for path in plan["sweep_train_model"]} == {SWEEP_POINT}
 
 
 def test_changing_smoothing_reruns_residuals_and_residual_models_only(tiny_run, tiny_config):
@@ -173,8 +186,8 @@ def test_changing_smoothing_reruns_residuals_and_residual_models_only(tiny_run, 
     assert "simulate_shard" not in plan and "merge_class" not in plan
     assert "sweep_simulate_shard" not in plan and "sweep_merge_class" not in plan
     assert "split_dataset" not in plan
-    assert len(plan["residual_features"]) == 3
-    assert plan["sweep_residual_features"] == {"data/sweep/2/features/cdm.h5"}
+    assert len(plan["class_features"]) == 3
+    assert plan["sweep_class_features"] == {f"data/sweep/{SWEEP_POINT}/features/cdm.h5"}
     models = tiny_config["training"]["models"]
     with_residual = {m for m, spec in models.items() if "residual" in spec["channels"]}
     trained = plan["train_model"] | plan["sweep_train_model"]
@@ -184,15 +197,15 @@ def test_changing_smoothing_reruns_residuals_and_residual_models_only(tiny_run, 
 
 
 def test_changing_one_class_reruns_only_its_shards(tiny_run, tiny_config):
-    overlay = "simulation:\n  classes:\n    cdm:\n      mass_max_msun: 2.0e+10\n"
+    overlay = "simulation:\n  classes:\n    cdm:\n      mass_function_slope: -1.8\n"
     plan = planned_outputs(tiny_run, overlay)
     assert plan["simulate_shard"] == {"data/shards/cdm/0.h5", "data/shards/cdm/1.h5"}
     assert plan["merge_class"] == {"data/cdm.h5"}
-    assert plan["residual_features"] == {"data/features/cdm.h5"}
+    assert plan["class_features"] == {"data/features/cdm.h5"}
     assert "split_dataset" not in plan
     assert len(plan["train_model"]) == len(tiny_config["training"]["models"]) * 2 * 4
     # the sweep re-simulates its own cdm point only; its no_sub and axion are the main files
-    sweep_shards = {f"data/sweep/2/shards/cdm/{k}.h5" for k in (0, 1)}
+    sweep_shards = {f"data/sweep/{SWEEP_POINT}/shards/cdm/{k}.h5" for k in (0, 1)}
     assert plan["sweep_simulate_shard"] == sweep_shards
 
 
@@ -209,26 +222,29 @@ def test_same_arrays_whatever_the_cores(tiny_run, tmp_path):
 
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):
     overlay = tmp_path / "bad.yaml"
-    overlay.write_text("training:\n  epochs: -1\n")
+    overlay.write_text("training:\n  max_epochs: -1\n")
     result = snakemake(tmp_path, "--cores", "1", configs=[overlay])
     assert result.returncode != 0
-    assert "config error at training.epochs: -1 is less than the minimum of 1" in result.stderr
+    assert "config error at training.max_epochs: -1 is less than the minimum of 1" in result.stderr
     assert not (tmp_path / "data").exists()
 
 
 def test_sweep_plans_only_what_its_points_change(tmp_path):
-    """tests/tiny.yaml sweeps cdm's n_subhalos.mean over [2, 10], 10 being the main value: only
-    point 2's cdm images, residuals and runs are new; everything else is the main files."""
+    """tests/tiny.yaml sweeps cdm's mass scale (mass_max_msun and mass_min_msun together) over
+    the main masses and a decade lower: only the lower point's cdm images, fits, residuals and
+    runs are new; everything else is the main files."""
     plan = planned_outputs(tmp_path, "sweep: {enabled: true}\n")
-    assert plan["sweep_merge_class"] == {"data/sweep/2/cdm.h5"}
-    assert plan["sweep_residual_features"] == {"data/sweep/2/features/cdm.h5"}
+    assert plan["sweep_merge_class"] == {f"data/sweep/{SWEEP_POINT}/cdm.h5"}
+    assert plan["sweep_fit_class"] == {f"data/sweep/{SWEEP_POINT}/fits/cdm.h5"}
+    assert plan["sweep_class_features"] == {f"data/sweep/{SWEEP_POINT}/features/cdm.h5"}
     assert "sweep_split_dataset" not in plan
-    runs = "results/sweep/2/runs/{}/seed_0/{}"
+    runs = f"results/sweep/{SWEEP_POINT}/runs/{{}}/seed_0/{{}}"
     files = ("checkpoint.pt", "history.csv", "predictions.csv", "metrics.json")
     assert plan["sweep_train_model"] == {
         runs.format(model, name) for model in ("baseline", "physics") for name in files
     }
     assert plan["sweep_collect"] == {"results/sweep/sensitivity.csv"}
+    assert plan["sensitivity_threshold"] == {"results/sweep/sensitivity_threshold.csv"}
 
 
 def test_controls_are_planned_where_their_inputs_exist(tmp_path):
@@ -327,7 +343,7 @@ def test_summary_comparisons_and_figures(tiny_run, tiny_config):
         assert float(c["ci_low"]) <= float(c["effect"]) + 1e-12 <= float(c["ci_high"]) + 2e-12
         assert 0.0 < float(c["p_bootstrap"]) <= 1.0
     kinds = {c["kind"] for c in comparisons}
-    assert {"residual effect", "architecture effect"} <= kinds
+    assert {"channel effect", "architecture effect"} <= kinds
     text = (tiny_run / "results" / "summary.md").read_text()
     assert "Headline:" in text and "| model |" in text and "## Ablation" in text
 
@@ -335,11 +351,17 @@ def test_summary_comparisons_and_figures(tiny_run, tiny_config):
         sweep = list(csv.DictReader(handle))
     sweep_config = tiny_config["sweep"]
     assert {(r["point"], r["model"]) for r in sweep} == {
-        (str(v), m) for v in sweep_config["values"] for m in sweep_config["models"]
+        (p, m) for p in (MAIN_POINT, SWEEP_POINT) for m in sweep_config["models"]
     }
-    main_point = [r for r in sweep if r["point"] == "10"]
+    assert {r["value"] for r in sweep} == {"30000000000.0", "3000000000.0"}  # the x: mass_max
+    main_point = [r for r in sweep if r["point"] == MAIN_POINT]
     assert all(r["run"].startswith("results/runs/") for r in main_point)  # reused, not retrained
     assert all(0.0 <= float(r["auc_macro_ovr"]) <= 1.0 for r in sweep)
+    with open(tiny_run / "results" / "sweep" / "sensitivity_threshold.csv", newline="") as handle:
+        thresholds = list(csv.DictReader(handle))
+    assert [r["model"] for r in thresholds] == sweep_config["models"]
+    assert all(r["metric"] == "auc_cdm" and r["reading"] for r in thresholds)
+    assert "## Sensitivity: lowest simulation.classes.cdm.mass_max_msun (M_sun)" in text
 
     pngs = [f"roc_{m}.png" for m in models]
     pngs += ["figures/accuracy_vs_substructure.png", "figures/sensitivity.png"]

@@ -82,10 +82,11 @@ def cmd_merge(args) -> None:
 
 
 def cmd_features(args) -> None:
-    from darklens.learning.channels import write_features
+    from darklens.features.files import write_features
 
-    n = write_features(args.input, args.output, args.smoothing_sigma_px)
-    log.info("%s: residuals of %d images", args.output, n)
+    info = write_features(args.input, args.output, args.smoothing_sigma_px, args.fit)
+    costs = ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in info["seconds_per_image"].items())
+    log.info("%s: %d images; planes per image: %s", args.output, info["n_images"], costs)
 
 
 def cmd_split(args) -> None:
@@ -102,7 +103,7 @@ def cmd_train(args) -> None:
     spec, training = _json(args.model_spec), _json(args.training)
     train_from_files(
         args.images,
-        args.residuals,
+        args.features,
         args.split,
         spec,
         training,
@@ -111,6 +112,7 @@ def cmd_train(args) -> None:
         args.smoothing_sigma_px,
         args.out_dir,
         log=log.info,
+        warn=log.warning,
     )
 
 
@@ -127,6 +129,8 @@ def cmd_predict(args) -> None:
         dataset=args.dataset,
         units=args.units,
         exposure_time_s=args.exposure_time_s,
+        instrument=_json(args.instrument) if args.instrument else None,
+        fitting=_json(args.fitting) if args.fitting else None,
     )
     log.info("%s: %d images, predicted %s", args.output, sum(counts.values()), counts)
 
@@ -168,13 +172,14 @@ def cmd_plot(args) -> None:
     elif args.kind == "curves":
         figures.training_curves_figure(args.inputs, args.output)
     elif args.kind == "samples":
-        figures.samples_figure(args.inputs, args.residuals, args.output)
+        figures.samples_figure(args.inputs, args.features, args.output)
     elif args.kind == "roc":
         figures.roc_figure(args.inputs, args.output, title=args.title)
     elif args.kind == "signal":
         figures.accuracy_vs_signal_figure(args.inputs, args.images, args.output, args.fits)
     elif args.kind == "sensitivity":
-        figures.sensitivity_figure(args.inputs[0], args.output)
+        threshold = args.inputs[1] if len(args.inputs) > 1 else None  # sensitivity_threshold.csv
+        figures.sensitivity_figure(args.inputs[0], args.output, threshold)
     log.info("%s: %s figure from %d file(s)", args.output, args.kind, len(args.inputs))
 
 
@@ -183,9 +188,16 @@ def cmd_summarize(args) -> None:
 
     outputs = {"csv": args.csv, "comparisons": args.comparisons, "md": args.md, "html": args.html}
     models, evaluation = _json(args.models), _json(args.evaluation)
-    text = training_description(args.epochs)
+    text = training_description(args.max_epochs)
     comparisons = summarize(
-        args.predictions, models, evaluation, args.seed, outputs, text, args.controls
+        args.predictions,
+        models,
+        evaluation,
+        args.seed,
+        outputs,
+        text,
+        args.controls,
+        args.sensitivity,
     )
     for line in comparison_lines(comparisons):
         log.info(line)
@@ -203,7 +215,7 @@ def cmd_attribution(args) -> None:
     from darklens.learning.dataset import class_paths
     from darklens.reporting import figures
 
-    paths = class_paths(args.images, args.residuals)
+    paths = class_paths(args.images, args.features)
     result = attribute_test_images(args.checkpoint, *paths, args.split, args.per_class)
     result["pixel_scale_arcsec"] = read_pixel_scale(args.images[0])
     run = Path(args.checkpoint).parent
@@ -236,6 +248,22 @@ def cmd_sweep_collect(args) -> None:
 
     rows = collect_sensitivity(_json(args.manifest), args.output)
     log.info("%s: %d runs", args.output, len(rows))
+
+
+def cmd_sweep_threshold(args) -> None:
+    from darklens.evaluation.sensitivity import write_thresholds
+
+    evaluation = _json(args.evaluation)
+    rows = write_thresholds(
+        args.input,
+        args.output,
+        args.level,
+        evaluation["bootstrap_samples"],
+        evaluation["confidence"],
+        args.seed,
+    )
+    for row in rows:
+        log.info("%s: %s at AUC %s: %s", row["model"], row["parameter"], args.level, row["reading"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,8 +352,15 @@ def _add_data_commands(sub) -> None:
 
 def _add_learning_commands(sub) -> None:
     """Features, splits, training and prediction."""
-    p = sub.add_parser("features", help="residual channel of a class file")
-    p.add_argument("--input", required=True)
+    p = sub.add_parser(
+        "features",
+        help="input planes of a class file (docs/features.md)",
+        description="Write the features file of a class file: residual always; fit_residual, "
+        "source_plane, source_residual with --fit; oracle_residual when the class file stores "
+        "its true smooth models.",
+    )
+    p.add_argument("--input", required=True, help="class file")
+    p.add_argument("--fit", default=None, help="its fit file (data/fits/{class}.h5), optional")
     p.add_argument("--output", required=True)
     p.add_argument("--smoothing-sigma-px", type=float, required=True)
     p.set_defaults(func=cmd_features)
@@ -347,7 +382,14 @@ def _add_learning_commands(sub) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
-    p.add_argument("--residuals", nargs="*", default=None, help="features files, same order")
+    p.add_argument(
+        "--features",
+        "--residuals",
+        dest="features",
+        nargs="*",
+        default=None,
+        help="features files, same order (--residuals: its former name)",
+    )
     p.add_argument("--smoothing-sigma-px", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", required=True)
@@ -366,6 +408,13 @@ def _add_learning_commands(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--dataset", default=None, help="HDF5 dataset (default: images)")
+    p.add_argument(
+        "--instrument",
+        default=None,
+        help="JSON instrument section of the images: needed by a model with a lens-model "
+        "channel (fit_residual, source_plane, source_residual), which fits each image",
+    )
+    p.add_argument("--fitting", default=None, help="JSON fitting settings (lens-model channels)")
     p.add_argument(
         "--allow-pickle",
         action="store_true",
@@ -396,7 +445,7 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--fits", nargs="*", default=None, help="fit files (signal; optional)")
     p.add_argument("--output", required=True)
     p.add_argument("--title", default="")
-    p.add_argument("--residuals", nargs="*", default=None)
+    p.add_argument("--features", "--residuals", dest="features", nargs="*", default=None)
     p.add_argument("inputs", nargs="+")
     p.set_defaults(func=cmd_plot)
 
@@ -404,8 +453,9 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--models", required=True, help="JSON of training.models")
     p.add_argument("--evaluation", required=True, help="JSON of the evaluation section")
     p.add_argument("--seed", type=int, required=True, help="seed of the bootstrap")
-    p.add_argument("--epochs", type=int, default=0, help="training epochs (for the text)")
+    p.add_argument("--max-epochs", type=int, default=0, help="training.max_epochs (for the text)")
     p.add_argument("--controls", nargs="*", default=[], help="controls/{control}/predictions.csv")
+    p.add_argument("--sensitivity", default=None, help="results/sweep/sensitivity_threshold.csv")
     p.add_argument("--csv", required=True)
     p.add_argument("--comparisons", required=True)
     p.add_argument("--md", required=True)
@@ -425,7 +475,14 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
-    p.add_argument("--residuals", nargs="*", default=None, help="features files, same order")
+    p.add_argument(
+        "--features",
+        "--residuals",
+        dest="features",
+        nargs="*",
+        default=None,
+        help="features files, same order",
+    )
     p.add_argument("--per-class", type=int, default=2, help="test images shown per class")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_attribution)
@@ -434,6 +491,14 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--manifest", required=True, help="JSON: parameter, class, points and runs")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_sweep_collect)
+
+    p = sub.add_parser("sweep-threshold", help="per model, where the sweep's AUC reaches a level")
+    p.add_argument("--input", required=True, help="results/sweep/sensitivity.csv")
+    p.add_argument("--level", type=float, required=True, help="the AUC (sweep.threshold_auc)")
+    p.add_argument("--evaluation", required=True, help="JSON: bootstrap_samples, confidence")
+    p.add_argument("--seed", type=int, required=True, help="seed of the bootstrap")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_sweep_threshold)
 
 
 def main(argv=None) -> int:

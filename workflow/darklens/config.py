@@ -1,7 +1,7 @@
 """Load and validate a darklens configuration against `workflow/schemas/config.schema.yaml`.
 
 Validation fills in the schema's defaults and raises `ConfigError` with one line that names the
-offending key, e.g. `config error at training.epochs: 0 is less than the minimum of 1`.
+offending key, e.g. `config error at training.max_epochs: 0 is less than the minimum of 1`.
 """
 
 from __future__ import annotations
@@ -106,11 +106,13 @@ def check_workflow_config(config: dict, class_names) -> None:
     with `import.root` set, every class has its folder and no simulation setting is swept."""
     models = list(config["training"]["models"])
     evaluation = config["evaluation"]
-    for model in [*evaluation["comparison"], evaluation["attribution_model"]]:
+    evaluated = [*evaluation["comparison"], evaluation["attribution_model"]]
+    for model in evaluated + ([evaluation["oracle"]] if evaluation.get("oracle") else []):
         if model not in models:
             raise ConfigError(
                 f"config error at evaluation: {model!r} is not in training.models ({models})"
             )
+    _check_channel_sources(config)
     if not config["import"]["root"]:
         return
     for cls in class_names:
@@ -118,11 +120,39 @@ def check_workflow_config(config: dict, class_names) -> None:
         if not Path(folder).is_dir():
             raise ConfigError(f"config error at import.root: no folder {folder} for class {cls}")
     sweep = config.get("sweep", {})
-    if sweep.get("enabled") and sweep.get("parameter", "").startswith("simulation"):
+    keys = sweep.get("parameter", "")
+    keys = [keys] if isinstance(keys, str) else keys  # one key, or several set together
+    if sweep.get("enabled") and any(key.startswith("simulation") for key in keys):
         raise ConfigError(
             "config error at sweep.enabled: imported images have no simulation settings to "
             "sweep; set sweep.enabled: false (or sweep a features./training. key)"
         )
+
+
+#: The channels made from the smooth-lens fit (features.channels.LENS_MODEL_CHANNELS; a test keeps
+#: the two equal) and the one made from the simulator's truth.
+FIT_CHANNELS = ("fit_residual", "source_plane", "source_residual")
+TRUTH_CHANNELS = ("oracle_residual",)
+
+
+def _check_channel_sources(config: dict) -> None:
+    """Models whose channels need the smooth-lens fits need `fitting.enabled`; the oracle's
+    channel needs simulated images (imported ones have no true smooth model)."""
+    imported = bool(config["import"]["root"])
+    fitting = bool(config.get("fitting", {}).get("enabled", False)) and not imported
+    for model, spec in config["training"]["models"].items():
+        for channel in spec["channels"]:
+            if channel in FIT_CHANNELS and not fitting:
+                why = "imported images are not fitted" if imported else "fitting.enabled is false"
+                raise ConfigError(
+                    f"config error at training.models.{model}.channels: {channel} needs the "
+                    f"smooth-lens fits and {why}; train it on image or residual channels"
+                )
+            if channel in TRUTH_CHANNELS and imported:
+                raise ConfigError(
+                    f"config error at training.models.{model}.channels: {channel} needs the "
+                    "true smooth model, which imported images do not have"
+                )
 
 
 def import_folder(config: dict, cls: str) -> str:
@@ -136,8 +166,8 @@ def simulation_common(config: dict) -> dict:
     return {k: v for k, v in config["simulation"].items() if k != "classes"}
 
 
-TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "device")
-TRAINING_KEYS += ("mixed_precision",)
+TRAINING_KEYS = ("max_epochs", "min_epochs", "early_stopping", "batch_size", "learning_rate")
+TRAINING_KEYS += ("lr_schedule", "weight_decay", "device", "mixed_precision")
 
 
 def training_settings(config: dict) -> dict:

@@ -75,19 +75,28 @@ def training_json(wildcards):
     return canonical_json(training_settings(point_config(wildcards)))
 
 
-def residuals_option(wildcards, input):
-    """`--residuals FILES` when the job's inputs hold residuals, else nothing."""
-    if "residuals" not in input.keys():
-        return ""
-    return f"--residuals {' '.join(input.residuals)}"
+def _feature_files(input):
+    """The features files among a job's inputs (key `features`)."""
+    return list(input.features) if "features" in input.keys() else []
 
 
-def residual_args(wildcards, input):
-    """`--residuals FILES --smoothing-sigma-px S` of a training job with residuals."""
-    if "residuals" not in input.keys():
+def features_option(wildcards, input):
+    """`--features FILES` when the job's inputs hold features files, else nothing."""
+    files = _feature_files(input)
+    return f"--features {' '.join(files)}" if files else ""
+
+
+def features_args(wildcards, input):
+    """`--features FILES [--smoothing-sigma-px S]` of a training job with features files; the
+    smoothing only where the model has the Gaussian residual channel (it is kept for
+    prediction)."""
+    if not _feature_files(input):
         return ""  # an image-only model
-    sigma = point_config(wildcards)["features"]["smoothing_sigma_px"]
-    return f"{residuals_option(wildcards, input)} --smoothing-sigma-px {sigma}"
+    args = features_option(wildcards, input)
+    if "residual" in model_spec(wildcards.model)["channels"]:
+        sigma = point_config(wildcards)["features"]["smoothing_sigma_px"]
+        args += f" --smoothing-sigma-px {sigma}"
+    return args
 
 
 def model_spec(model):

@@ -23,6 +23,7 @@ rule summarize:
         metrics=run_files("metrics.json"),
         controls=control_files("predictions.csv"),
         control_metrics=control_files("metrics.json"),
+        sensitivity=SWEEP.threshold_files(),  # with a sweep: its threshold block
     output:
         csv="results/summary.csv",
         comparisons="results/comparisons.csv",
@@ -47,10 +48,11 @@ rule summarize:
         models=json.dumps(config["training"]["models"], separators=(",", ":")),
         evaluation=canonical_json(EVAL),
         seed=config["seed"],
-        epochs=config["training"]["epochs"],
+        max_epochs=config["training"]["max_epochs"],
         controls=controls_option,
+        sensitivity=sensitivity_option,
     shell:
         "python -m darklens summarize --models {params.models:q}"
-        " --evaluation {params.evaluation:q} --seed {params.seed} --epochs {params.epochs}"
+        " --evaluation {params.evaluation:q} --seed {params.seed} --max-epochs {params.max_epochs}"
         " {params.controls} --csv {output.csv} --comparisons {output.comparisons} --md {output.md}"
-        " --html {output.html} {input.predictions} > {log} 2>&1"
+        " --html {output.html} {params.sensitivity} {input.predictions} > {log} 2>&1"

@@ -23,8 +23,9 @@ def training_inputs(wildcards):
         "images": expand("data/{cls}.h5", cls=CLASS_NAMES),
         "split": "data/split.json",
     }
-    if "residual" in model_spec(wildcards.model)["channels"]:
-        inputs["residuals"] = expand("data/features/{cls}.h5", cls=CLASS_NAMES)
+    # every channel but the image is a plane of the features files (darklens.features.files)
+    if set(model_spec(wildcards.model)["channels"]) - {"image"}:
+        inputs["features"] = expand("data/features/{cls}.h5", cls=CLASS_NAMES)
     return inputs
 
 
@@ -122,3 +123,32 @@ def controls_option(wildcards, input):
     """`--controls FILES` of the summary when there are controls, else nothing."""
     paths = list(input.controls) if "controls" in input.keys() else []
     return f"--controls {' '.join(paths)}" if paths else ""
+
+
+def sensitivity_option(wildcards, input):
+    """`--sensitivity FILE` of the summary when there is a sweep (its threshold table)."""
+    paths = list(input.sensitivity) if "sensitivity" in input.keys() else []
+    return f"--sensitivity {paths[0]}" if paths else ""
+
+
+# --- features (workflow/rules/features.smk, darklens.features) ---
+from darklens.features.channels import LENS_MODEL_CHANNELS
+
+
+def lens_model_channels_used():
+    return any(
+        set(spec["channels"]) & set(LENS_MODEL_CHANNELS)
+        for spec in config["training"]["models"].values()
+    )
+
+
+def features_inputs(wildcards):
+    inputs = {"images": f"data/{wildcards.cls}.h5"}
+    if fits_available() and lens_model_channels_used():
+        inputs["fit"] = f"data/fits/{wildcards.cls}.h5"
+    return inputs
+
+
+def fit_option(wildcards, input):
+    """`--fit FILE` when the job's inputs hold a fit file, else nothing."""
+    return f"--fit {input.fit}" if "fit" in input.keys() else ""

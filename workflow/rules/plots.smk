@@ -50,7 +50,7 @@ rule training_curves:
 rule sample_images:
     input:
         images=expand("data/{cls}.h5", cls=CLASS_NAMES),
-        residuals=expand("data/features/{cls}.h5", cls=CLASS_NAMES),
+        features=expand("data/features/{cls}.h5", cls=CLASS_NAMES),
     output:
         report(
             "results/figures/samples.png",
@@ -70,7 +70,7 @@ rule sample_images:
         runtime=5,
     shell:
         "python -m darklens plot samples --output {output}"
-        " --residuals {input.residuals} -- {input.images} > {log} 2>&1"
+        " --features {input.features} -- {input.images} > {log} 2>&1"
 
 
 rule roc_curves:
@@ -152,11 +152,11 @@ rule attribution_maps:
         runtime=20,
     params:
         per_class=EVAL["attribution_images_per_class"],
-        residuals=residuals_option,
+        features=features_option,
     shell:
         "OMP_NUM_THREADS={threads} python -m darklens attribution --checkpoint {input.checkpoint}"
         " --split {input.split} --per-class {params.per_class} --images {input.images}"
-        " {params.residuals} --output {output} > {log} 2>&1"
+        " {params.features} --output {output} > {log} 2>&1"
 
 
 rule gallery:

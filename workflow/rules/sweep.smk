@@ -40,15 +40,15 @@ use rule fit_class as sweep_fit_class with:
         "logs/benchmark/sweep_fit_class/{point}/{cls}.tsv"
 
 
-use rule residual_features as sweep_residual_features with:
+use rule class_features as sweep_class_features with:
     input:
-        lambda wildcards: SWEEP.class_file(wildcards.point, wildcards.cls),
+        unpack(lambda wildcards: SWEEP.features_inputs(wildcards.point, wildcards.cls)),
     output:
         "data/sweep/{point}/features/{cls}.h5",
     log:
-        "logs/sweep_residual_features/{point}/{cls}.log",
+        "logs/sweep_class_features/{point}/{cls}.log",
     benchmark:
-        "logs/benchmark/sweep_residual_features/{point}/{cls}.tsv"
+        "logs/benchmark/sweep_class_features/{point}/{cls}.tsv"
 
 
 use rule split_dataset as sweep_split_dataset with:
@@ -100,15 +100,42 @@ rule sweep_collect:
         " > {log} 2>&1"
 
 
+rule sensitivity_threshold:
+    input:
+        "results/sweep/sensitivity.csv",
+    output:
+        "results/sweep/sensitivity_threshold.csv",
+    log:
+        "logs/sensitivity_threshold/threshold.log",
+    benchmark:
+        "logs/benchmark/sensitivity_threshold/threshold.tsv"
+    conda:
+        "../../envs/darklens.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        level=config["sweep"]["threshold_auc"],
+        evaluation=canonical_json(
+            {k: EVAL[k] for k in ("bootstrap_samples", "confidence")}
+        ),
+        seed=config["seed"],
+    shell:
+        "python -m darklens sweep-threshold --input {input} --level {params.level}"
+        " --evaluation {params.evaluation:q} --seed {params.seed} --output {output} > {log} 2>&1"
+
+
 rule sensitivity_curves:
     input:
         "results/sweep/sensitivity.csv",
+        "results/sweep/sensitivity_threshold.csv",
     output:
         report(
             "results/figures/sensitivity.png",
             caption="../report/sensitivity.rst",
             category="4. Sensitivity",
-            labels={"figure": f"AUC against {config['sweep']['parameter']}"},
+            labels={"figure": f"AUC against {SWEEP.parameter}"},
         ),
     log:
         "logs/sensitivity_curves/figure.log",

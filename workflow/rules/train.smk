@@ -20,10 +20,10 @@ rule train_model:
     params:
         spec=lambda wildcards: canonical_json(model_spec(wildcards.model)),
         training=training_json,
-        residual_args=residual_args,
+        features_args=features_args,
         out_dir=subpath(output.metrics, parent=True),
     shell:
         "python -m darklens train --model {wildcards.model} --model-spec {params.spec:q}"
         " --training {params.training:q} --seed {wildcards.seed} --split {input.split}"
-        " --images {input.images} {params.residual_args} --threads {threads}"
+        " --images {input.images} {params.features_args} --threads {threads}"
         " --out-dir {params.out_dir} > {log} 2>&1"

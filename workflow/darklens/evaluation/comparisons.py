@@ -1,11 +1,14 @@
 """Comparisons of models over their runs: per-model means over seeds, the ablation grid, and
-the plan and results of the paired comparisons (`statistics.paired_bootstrap`).
+the plan and results of the paired comparisons (`statistics.paired_bootstrap` and
+`statistics.seed_t_test`; a comparison is judged by the larger of their p-values,
+`statistics.conservative_p`).
 
 Inputs are the runs of `learning.train` (`runs/{model}/seed_{k}/predictions.csv` with its
-`metrics.json` alongside). The ablation grid puts each model whose input is `[image]` or
-`[image, residual]` in a row named by its architecture and flips and a column named by its
-channels; the residual effect is the paired difference between the two columns of a row, the
-architecture effect between a row and the row of the headline reference model in the same column.
+`metrics.json` alongside). The ablation grid puts each model whose channel set is one of
+`CHANNEL_COLUMNS` in a row named by its architecture and flips and a column named by its channels;
+a channel effect is the paired difference between a column and the `image` column of the same row,
+an architecture effect between a row and the row of the headline reference model in the same
+column.
 
 Shortcut controls (`learning.controls`, `controls/{control}/predictions.csv` with `metrics.json`)
 are one deterministic run each; `control_intervals` gives their AUCs and the reference CNN's (mean
@@ -24,6 +27,7 @@ from darklens.evaluation.statistics import (
     METRICS,
     Comparison,
     bootstrap_draws,
+    conservative_p,
     paired_bootstrap,
     replicate_auc,
     replicate_metrics,
@@ -32,7 +36,17 @@ from darklens.evaluation.statistics import (
 )
 from darklens.io.tables import read_metrics, read_predictions, run_identity
 
-CHANNEL_COLUMNS = {("image",): "image", ("image", "residual"): "image + residual"}
+#: The ablation grid's columns: each channel set and its label, "image" (the reference column)
+#: first. A model with another channel set is compared only against the headline reference.
+CHANNEL_COLUMNS = {
+    ("image",): "image",
+    ("image", "residual"): "image + residual",
+    ("image", "fit_residual"): "image + fit_residual",
+    ("fit_residual",): "fit_residual",
+    ("image", "source_plane"): "image + source_plane",
+    ("image", "fit_residual", "source_plane"): "image + fit_residual + source_plane",
+    ("image", "oracle_residual"): "image + oracle_residual (upper bound)",
+}
 
 
 @dataclass
@@ -84,11 +98,14 @@ def summary_keys(class_names) -> list[str]:
         "cdm_to_axion",
         "axion_to_cdm",
         "best_epoch",
+        "epochs_run",
     ]
 
 
 def model_rows(runs: dict, specs: dict) -> list[dict]:
-    """A summary.csv row per model (in the order of `specs`) that has runs."""
+    """A summary.csv row per model (in the order of `specs`) that has runs: means and standard
+    deviations over seeds of `summary_keys`, and `n_max_epochs`, the seeds whose training stopped
+    at max_epochs rather than early (metrics.json `stop_reason`; runs without one do not count)."""
     rows = []
     for model, spec in specs.items():
         model_runs = sorted((r for (m, _), r in runs.items() if m == model), key=lambda r: r.seed)
@@ -104,6 +121,7 @@ def model_rows(runs: dict, specs: dict) -> list[dict]:
             "n_seeds": len(model_runs),
             "seeds": " ".join(str(r.seed) for r in model_runs),
             "n_test": len(model_runs[0].labels),
+            "n_max_epochs": sum(r.metrics.get("stop_reason") == "max_epochs" for r in model_runs),
         }
         for key in summary_keys(names):
             mean, std = mean_std(r.metrics.get(key) for r in model_runs)
@@ -156,6 +174,8 @@ def compare(
             rep_a = np.stack([replicates(model, s)[metric] for s in seeds])
             rep_b = np.stack([replicates(reference, s)[metric] for s in seeds])
             effect, low, high, p = paired_bootstrap(per_a, per_b, rep_a, rep_b, draws, confidence)
+            p_t = seed_t_test(per_a, per_b)
+            p_value, p_source = conservative_p(p, p_t)
             comparison = Comparison(
                 model=model,
                 reference=reference,
@@ -165,7 +185,9 @@ def compare(
                 ci_high=high,
                 confidence=confidence,
                 p_bootstrap=p,
-                p_seed_t_test=seed_t_test(per_a, per_b),
+                p_seed_t_test=p_t,
+                p_value=p_value,
+                p_source=p_source,
                 seeds_better=int(sum(a > b for a, b in zip(per_a, per_b, strict=True))),
                 n_seeds=len(seeds),
                 n_test=n_test,
@@ -188,7 +210,8 @@ def ablation_grid(specs: dict) -> tuple[dict, list[str]]:
             continue
         row = spec["architecture"] + (" + flips" if spec.get("augment_flips") else "")
         grid.setdefault(row, {}).setdefault(column, model)
-    return grid, list(CHANNEL_COLUMNS.values())
+    used = {column for cells in grid.values() for column in cells}
+    return grid, [column for column in CHANNEL_COLUMNS.values() if column in used]
 
 
 def comparison_plan(specs: dict, headline) -> list[tuple[str, str, str]]:
@@ -197,9 +220,11 @@ def comparison_plan(specs: dict, headline) -> list[tuple[str, str, str]]:
     model, reference = headline
     plan = [("headline", model, reference)]
     grid, columns = ablation_grid(specs)
+    image = CHANNEL_COLUMNS[("image",)]
     for cells in grid.values():
-        if all(c in cells for c in columns):
-            plan.append(("residual effect", cells[columns[1]], cells[columns[0]]))
+        for column, cell_model in cells.items():
+            if column != image and image in cells:
+                plan.append(("channel effect", cell_model, cells[image]))
     ref_row = next((r for r, cells in grid.items() if reference in cells.values()), None)
     if ref_row is not None:
         for row, cells in grid.items():

@@ -15,6 +15,12 @@ zero: p = 2 min(P*(delta* <= 0), P*(delta* >= 0)), with the (count + 1) / (B + 1
 `seed_t_test` is the classical alternative that ignores test-set noise: a paired t-test over seeds
 of the full-test-set metrics. What neither covers: a different simulated training set.
 
+The p-value a comparison is judged by (`Comparison.p_value`, `conservative_p`) is the LARGER of the
+two. With few seeds the bootstrap's resampling of seeds underestimates the seed-to-seed spread (3
+seeds give only 10 distinct seed draws), so it rejects a true null more often than its level; the
+t-test keeps its level across seeds but ignores the test-set noise. Taking the larger p keeps the
+level of both; which one it was is recorded (`p_source`), and both stay in the table.
+
 Metrics here are computed for many bootstrap replicates at once (rows of an index matrix); they
 equal `metrics.classification_metrics` on each replicate (AUCs are Mann-Whitney U statistics with
 average ranks for ties, i.e. scikit-learn's `roc_auc_score`).
@@ -75,6 +81,8 @@ class Comparison:
     confidence: float
     p_bootstrap: float
     p_seed_t_test: float | None  # None with fewer than 2 seeds or identical differences
+    p_value: float  # the larger of the two (conservative_p): the one a verdict uses
+    p_source: str  # which one p_value is: "bootstrap" | "seed t-test"
     seeds_better: int  # seeds where the model beat the reference
     n_seeds: int
     n_test: int
@@ -91,6 +99,15 @@ def seed_t_test(values_a, values_b) -> float | None:
     if diff.size < 2 or np.allclose(diff, diff[0]):
         return None
     return float(ttest_rel(a, b).pvalue)
+
+
+def conservative_p(p_bootstrap: float, p_seed_t_test: float | None) -> tuple[float, str]:
+    """(p, source): the larger of the crossed bootstrap's p and the seed t-test's, and which one
+    it was ("bootstrap" | "seed t-test"; a tie is the bootstrap's). Without a t-test p (fewer than
+    2 seeds, identical per-seed differences) the bootstrap's alone; a NaN bootstrap p stays NaN."""
+    if p_seed_t_test is None or not p_seed_t_test > p_bootstrap:
+        return float(p_bootstrap), "bootstrap"
+    return float(p_seed_t_test), "seed t-test"
 
 
 def bootstrap_draws(n_test: int, max_seeds: int, n_bootstrap: int, seed: int):

@@ -1,5 +1,9 @@
-"""Sensitivity sweeps: one setting varied over a list of values, everything else as configured.
+"""Sensitivity sweeps: one setting (or several set together) varied over a list of values,
+everything else as configured.
 
+`sweep.parameter` is a dotted config key with one value per point, or a list of keys with a list of
+as many values per point (all keys set together, e.g. a subhalo mass scale: [mass_max_msun,
+mass_min_msun] over [[1.0e+8, 3.3e+6], ...]); the first key is the x axis of the curve.
 Each value ("point") is a complete configuration: the validated config with the setting replaced.
 The workflow compares a point's config with the main one section by section and reuses every
 main file whose inputs did not change (for a CDM setting: the no_sub and axion images, their
@@ -7,7 +11,8 @@ residuals and the split), so a point costs only what it changes. A point equal t
 configuration reuses the main runs outright.
 
 A point is named by its value (`point_id`): 25 -> "25", 1e10 -> "1e+10", [1e-24, 1e-23] ->
-"1e-24_1e-23"; its files live under `data/sweep/{point}/` and `results/sweep/{point}/`.
+"1e-24_1e-23" (so a point of several keys: [1e8, 3.3e6] -> "1e+08_3.3e+06"); its files live
+under `data/sweep/{point}/` and `results/sweep/{point}/`.
 
 `SweepPlan` is the workflow's view of a sweep (workflow/rules/inputs.smk and sweep.smk): for each
 point, the file it reads for each input (its own or the main one), its runs and the manifest of
@@ -59,11 +64,44 @@ def set_path(config: dict, dotted: str, value) -> dict:
     return out
 
 
-def swept_class(parameter: str) -> str | None:
-    """The class a `simulation.classes.<class>.*` parameter belongs to, else None."""
-    parts = parameter.split(".")
-    if len(parts) > 2 and parts[:2] == ["simulation", "classes"]:
-        return parts[2]
+def parameters(sweep: dict) -> list[str]:
+    """The swept keys: `sweep.parameter` as a list (one key, or the keys set together)."""
+    parameter = sweep["parameter"]
+    return [parameter] if isinstance(parameter, str) else list(parameter)
+
+
+def point_settings(sweep: dict, value) -> dict:
+    """{key: value} a point sets; for several keys `value` holds one value per key, in order.
+
+    Raises ConfigError when a point of several keys does not have one value per key."""
+    keys = parameters(sweep)
+    if isinstance(sweep["parameter"], str):
+        return {keys[0]: value}
+    if not isinstance(value, list | tuple) or len(value) != len(keys):
+        raise ConfigError(
+            f"config error at sweep.values: {value!r} is not a list of {len(keys)} values, one "
+            f"per key of sweep.parameter ({', '.join(keys)})"
+        )
+    return dict(zip(keys, value, strict=True))
+
+
+def axis_value(sweep: dict, value):
+    """A point's value on the curve's x axis: the value of the first swept key."""
+    return next(iter(point_settings(sweep, value).values()))
+
+
+def swept_class(parameter) -> str | None:
+    """The class a `simulation.classes.<class>.*` parameter (or the first key of a list of them)
+    belongs to, else None; None too when the keys name different classes."""
+    keys = [parameter] if isinstance(parameter, str) else list(parameter)
+    classes = set()
+    for key in keys:
+        parts = key.split(".")
+        if len(parts) > 2 and parts[:2] == ["simulation", "classes"]:
+            classes.add(parts[2])
+    first = keys[0].split(".")
+    if len(first) > 2 and first[:2] == ["simulation", "classes"] and len(classes) == 1:
+        return first[2]
     return None
 
 
@@ -77,13 +115,16 @@ def sweep_points(config: dict) -> dict[str, dict]:
     sweep = config.get("sweep", {})
     if not sweep.get("enabled", False):
         return {}
-    parameter = sweep["parameter"]
-    if not parameter.startswith(SWEEPABLE_PREFIXES) or parameter.startswith(NOT_SWEEPABLE):
-        raise ConfigError(
-            f"config error at sweep.parameter: {parameter!r} cannot be swept (use a key under "
-            f"{', '.join(SWEEPABLE_PREFIXES)} other than {', '.join(NOT_SWEEPABLE)})"
-        )
-    get_path(config, parameter)
+    keys = parameters(sweep)
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"config error at sweep.parameter: a key is named twice in {keys}")
+    for parameter in keys:
+        if not parameter.startswith(SWEEPABLE_PREFIXES) or parameter.startswith(NOT_SWEEPABLE):
+            raise ConfigError(
+                f"config error at sweep.parameter: {parameter!r} cannot be swept (use a key "
+                f"under {', '.join(SWEEPABLE_PREFIXES)} other than {', '.join(NOT_SWEEPABLE)})"
+            )
+        get_path(config, parameter)
     for model in sweep["models"]:
         if model not in config["training"]["models"]:
             raise ConfigError(
@@ -95,14 +136,18 @@ def sweep_points(config: dict) -> dict[str, dict]:
         raise ConfigError(f"config error at sweep.seeds: {sorted(unknown)} not in training.seeds")
     points = {}
     for value in sweep["values"]:
+        settings = point_settings(sweep, value)
         name = point_id(value)
         if name in points:
             raise ConfigError(f"config error at sweep.values: two values are named {name!r}")
-        modified = set_path(config, parameter, value)
+        modified = config
+        for key, setting in settings.items():
+            modified = set_path(modified, key, setting)
         try:
             points[name] = validate_config(modified)
         except ConfigError as error:
-            raise ConfigError(f"sweep value {value!r} of {parameter}: {error}") from None
+            what = " + ".join(keys)
+            raise ConfigError(f"sweep value {value!r} of {what}: {error}") from None
     return points
 
 
@@ -119,6 +164,8 @@ POINT_FEATURES_FILE = "data/sweep/{point}/features/{cls}.h5"
 POINT_SPLIT_FILE = "data/sweep/{point}/split.json"
 POINT_FIT_FILE = "data/sweep/{point}/fits/{cls}.h5"
 POINT_RUN_DIR = "results/sweep/{point}/runs/{model}/seed_{seed}"
+SENSITIVITY_FILE = "results/sweep/sensitivity.csv"
+SENSITIVITY_THRESHOLD_FILE = "results/sweep/sensitivity_threshold.csv"
 
 # What a training run depends on: a point equal to the main config in these reuses its runs.
 TRAINING_SECTIONS = ("seed", "simulation", "features", "split", "training")
@@ -144,10 +191,11 @@ class SweepPlan:
         self.class_names = tuple(class_names)
         self.points = sweep_points(config)
         sweep = config["sweep"]
-        self.parameter = sweep["parameter"]
+        self.parameters = parameters(sweep)
+        self.parameter = self.parameters[0]  # the x axis of the curve
         self.models = list(sweep["models"])
         self.seeds = list(sweep.get("seeds") or config["training"]["seeds"])
-        self.swept_class = swept_class(self.parameter)
+        self.swept_class = swept_class(self.parameters)
         # fit files (substructure_chi_refit) exist for simulated data with fitting enabled
         fitting = bool(config.get("fitting", {}).get("enabled", False))
         self.with_fits = fitting and not config.get("import", {}).get("root")
@@ -184,6 +232,13 @@ class SweepPlan:
             return MAIN_FIT_FILE.format(cls=cls)
         return POINT_FIT_FILE.format(point=point, cls=cls)
 
+    def features_inputs(self, point: str, cls: str) -> dict:
+        """Inputs of a point's features job: its images and, where fits exist, its fit file."""
+        inputs = {"images": self.class_file(point, cls)}
+        if self.with_fits:
+            inputs["fit"] = self.fit_file(point, cls)
+        return inputs
+
     def split_file(self, point: str) -> str:
         if split_keys(self.points[point]) == split_keys(self.config):
             return MAIN_SPLIT_FILE
@@ -204,13 +259,14 @@ class SweepPlan:
         ]
 
     def training_inputs(self, point: str, model: str) -> dict:
-        """Inputs of a point's training run: images, split and (for a residual model) residuals."""
+        """Inputs of a point's training run: images, split and, for a model with any channel
+        besides `image`, the features files."""
         inputs = {
             "images": [self.class_file(point, cls) for cls in self.class_names],
             "split": self.split_file(point),
         }
-        if "residual" in self.config["training"]["models"][model]["channels"]:
-            inputs["residuals"] = [self.features_file(point, cls) for cls in self.class_names]
+        if set(self.config["training"]["models"][model]["channels"]) - {"image"}:
+            inputs["features"] = [self.features_file(point, cls) for cls in self.class_names]
         return inputs
 
     def runs(self, point: str) -> list[dict]:
@@ -241,18 +297,31 @@ class SweepPlan:
             return []
         return [self.fit_file(point, self.swept_class) for point in self.points]
 
+    def threshold_files(self) -> list[str]:
+        """The sensitivity threshold table where there is a sweep (an input of the summary)."""
+        return [SENSITIVITY_THRESHOLD_FILE] if self.points else []
+
     def manifest(self) -> dict:
-        """What `darklens sweep-collect` needs: points, values, the swept class's file, runs."""
+        """What `darklens sweep-collect` needs: the x-axis key (`parameter`, the first swept key)
+        and all swept keys, points (each with its x value and every key's setting), the swept
+        class's file, runs."""
         cls = self.swept_class
-        values = self.config["sweep"]["values"] if self.points else []
+        sweep = self.config["sweep"]
+        values = sweep["values"] if self.points else []
         points = [
             {
                 "point": point,
-                "value": value,
+                "value": axis_value(sweep, value),
+                "settings": point_settings(sweep, value),
                 "class_file": self.class_file(point, cls) if cls else None,
                 "fit_file": self.fit_file(point, cls) if cls and self.with_fits else None,
                 "runs": self.runs(point),
             }
             for point, value in zip(self.points, values, strict=True)
         ]
-        return {"parameter": self.parameter, "class": cls, "points": points}
+        return {
+            "parameter": self.parameter,
+            "parameters": self.parameters,
+            "class": cls,
+            "points": points,
+        }

@@ -58,6 +58,8 @@ LENS_LIGHT_NAMES = [
 ]
 #: lenstronomy's b_n = 1.9992 n - 0.3271, floored at 1e-5 (as `darklens.physics.light`).
 B_N_SLOPE, B_N_OFFSET, B_N_MIN = 1.9992, 0.3271, 1e-5
+#: Images x rays evaluated at once, eager on a CPU (`SmoothLensModel._pixels`).
+CHUNK_ELEMENTS = 2**15
 
 
 def parameter_names(lens_light: bool) -> list[str]:
@@ -91,14 +93,19 @@ def _separable(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _sie(x, y, theta_E, e1, e2, cx, cy, derivatives: bool = False):
     """SIE deflection (alpha_x, alpha_y) [arcsec] at rays (x, y) for parameters of shape (B, 1),
-    as `darklens.physics.lensing.sie.sie_deflection_inplace`. With `derivatives`, also the
-    derivatives of the deflection with respect to e1 and e2 and the Hessian (xx, yy, xy).
+    as `darklens.physics.lensing.sie.sie_deflection_inplace`. With `derivatives`, also a
+    function of the source's gradient (g_x, g_y) with respect to beta that returns the columns
+    `-g . d alpha / d p` of theta_E, e1, e2, center_x, center_y (the derivatives of the source
+    seen through the lens).
 
-    The (e1, e2) derivatives go through (phi, q): `d alpha / d phi` is the rotation of
-    `(2 kappa y' - alpha_y', alpha_x' - 2 kappa x')` (the Hessian in the rotated frame is
-    `2 kappa / r^2 [[y'^2, -x'y'], [-x'y', x'^2]]`), `d alpha / d q` differentiates the closed
-    form. They are exact for |e| > 0 (the parametrisation is singular at e = 0 exactly, where
-    they are set to 0; the fitter never starts there)."""
+    theta_E: `d alpha / d theta_E = alpha / theta_E`. The centre: the Hessian (the deflection is
+    homogeneous of degree 0) is `2 kappa / r^2 [[dy^2, -dx dy], [-dx dy, dx^2]]`, so
+    `g . H = 2 kappa / r^2 (g_x dy - g_y dx) (dy, -dx)`. (e1, e2) go through (phi, q), in the
+    rotated frame (where `g' . d alpha' / d phi = g' . (2 kappa y' - alpha_y', alpha_x' - 2
+    kappa x')`, the rotation's own derivative included, and `d alpha' / d q` differentiates the
+    closed form; with t, v below, `dt/dq = t c`, `dv/dq = v c`, `c = du/dq / u - q t^2 /
+    u^2`). They are exact for |e| > 0 (the parametrisation is singular at e = 0 exactly,
+    where they are set to 0; the fitter never starts there)."""
     e_sq = e1 * e1 + e2 * e2
     modulus_raw = torch.sqrt(e_sq)
     modulus = torch.clamp(modulus_raw, max=E_MAX)
@@ -123,32 +130,38 @@ def _sie(x, y, theta_E, e1, e2, cx, cy, derivatives: bool = False):
     if not derivatives:
         return ax, ay
     two_kappa = theta_E * sqrt_q / psi
-    # d/dphi in the rotated frame, then rotated back
-    px_r = two_kappa * yr - ay_r
-    py_r = ax_r - two_kappa * xr
-    # d/dq at fixed (x', y'): b/u with b = theta_E sqrt(q), u = sqrt(1 - q^2)
+    # d/dq at fixed (x', y'): scale = b / u with b = theta_E sqrt(q), u = sqrt(1 - q^2)
     du = -q / u
     dscale = theta_E * (0.5 / (sqrt_q * u) - sqrt_q * du / (u * u))
-    dpsi = q * xr * xr / psi
-    dt = (du * xr * psi - u * xr * dpsi) / (psi * psi)
-    dv = (du * yr * psi - u * yr * dpsi) / (psi * psi)
-    qx_r = dscale * atan_t + scale * dt / (1.0 + t * t)
-    qy_r = dscale * atanh_v + scale * dv / (1.0 - v * v)
+    t_sq = t * t
+    c = du / u - (q / (u * u)) * t_sq
     safe_sq = torch.clamp(e_sq, min=1e-300)
     safe_mod = torch.clamp(modulus_raw, min=1e-150)
     dq_de = -2.0 / ((1.0 + modulus) ** 2 * safe_mod)  # times e_k
     dphi_de1, dphi_de2 = -0.5 * e2 / safe_sq, 0.5 * e1 / safe_sq
-    out = [ax, ay]
-    for dphi, e_k in ((dphi_de1, e1), (dphi_de2, e2)):
-        dq = dq_de * e_k
-        gx_r = dphi * px_r + dq * qx_r
-        gy_r = dphi * py_r + dq * qy_r
-        # the rotation matrix depends on phi too: d/dphi R(phi) a' = R(phi) (-a'_y, a'_x)
-        out += [cos * gx_r - sin * gy_r, sin * gx_r + cos * gy_r]
     r_sq = torch.clamp(dx * dx + dy * dy, min=R_MIN_ARCSEC**2)
     h = two_kappa / r_sq
-    out += [h * dy * dy, h * dx * dx, -h * dx * dy]
-    return tuple(out)
+
+    def columns(gx, gy) -> list:
+        gxr = cos * gx + sin * gy  # the gradient in the rotated frame
+        gyr = cos * gy - sin * gx
+        along = gxr * ax_r + gyr * ay_r  # g . alpha
+        cross = gxr * yr - gyr * xr  # = g_x dy - g_y dx
+        dphi = two_kappa * cross + (gyr * ax_r - gxr * ay_r)  # g . d alpha / d phi
+        # g . d alpha / d q = dscale / scale (g . alpha) + scale c (g'_x t / (1 + t^2) +
+        # g'_y v / (1 - v^2))
+        shape = gxr * (t / (1.0 + t_sq)) + gyr * (v / (1.0 - v * v))
+        dq = (dscale / scale) * along + scale * (c * shape)
+        w = h * cross
+        return [
+            along * (-1.0 / theta_E),
+            -(dphi_de1 * dphi + (dq_de * e1) * dq),
+            -(dphi_de2 * dphi + (dq_de * e2) * dq),
+            w * dy,
+            -(w * dx),
+        ]
+
+    return ax, ay, columns
 
 
 def _sersic(dx, dy, r_sersic, n_sersic, e1, e2, derivatives: bool):
@@ -253,38 +266,87 @@ class SmoothLensModel:
         padded = torch.nn.functional.pad(flat, (half, half, half, half), mode="replicate")
         return torch.nn.functional.conv2d(padded, self._kernel).reshape(images.shape)
 
-    def _binned(self, s: int, params, amplitudes, derivatives: bool) -> torch.Tensor:
-        """Ray columns (`_ray_columns`) averaged over each pixel's s x s rays x pixel area."""
+    @functools.lru_cache(maxsize=1)  # noqa: B019
+    def _row_map(self) -> torch.Tensor:
+        """(N, N): the separable PSF's factor along x (`K_x^T`), or the identity, applied to
+        rows of pixels."""
+        maps = self._psf_maps()
+        if maps is not None:
+            return maps[1].T.contiguous()
+        return torch.eye(self.instrument.n_pix, dtype=torch.float64, device=self.device)
+
+    def pixel_groups(self, s: int, params, amplitudes, derivatives: bool):
+        """The ray values (`_ray_values`) binned to pixels and PSF-convolved, a few images at a
+        time: yields (start, stop, pixels (stop - start, K [+ P], N, N)) covering the batch.
+
+        Each chunk's rays are summed over every pixel's s x s rays and convolved along x by one
+        matrix product (`_row_map`); the PSF along y (or a 2D kernel) follows on whole images.
+        On a CPU the rays are evaluated in chunks of about `CHUNK_ELEMENTS` (images x rays:
+        bands of pixel rows of a few images at a time) so that the many intermediate arrays of
+        the element-wise arithmetic stay in the CPU's cache (2-7x faster than one pass over a
+        batch of 32 images), and a group is the images of one chunk; on other devices the batch
+        is one group. Compiled (`compile`), the rays are one fused call (`_compiled_columns`)."""
         x, y = self.rays(s)
-        n = self.instrument.n_pix
-        function = _compiled_columns() if self.compile else _ray_columns
-        sums = function(x, y, params, amplitudes, self.lens_light, derivatives, n, s)
-        return sums * (self.instrument.pixel_scale_arcsec / s) ** 2
+        n, b = self.instrument.n_pix, params.shape[0]
+        if self.compile:
+            sums = _compiled_columns()(x, y, params, amplitudes, self.lens_light, derivatives, n, s)
+            yield 0, b, self.convolve(sums * (self.instrument.pixel_scale_arcsec / s) ** 2)
+            return
+        rays_per_row = n * s * s  # the rays of one row of pixels
+        pixel_rows, images = n, b
+        if self.device.type == "cpu":
+            pixel_rows = max(1, min(n, CHUNK_ELEMENTS // rays_per_row))
+            images = max(1, CHUNK_ELEMENTS // (pixel_rows * rays_per_row))
+        right = self._row_map() * (self.instrument.pixel_scale_arcsec / s) ** 2
+        maps = self._psf_maps()
+        for i0 in range(0, b, images):
+            p = params[i0 : i0 + images]
+            bands = []
+            for r0 in range(0, n, pixel_rows):
+                r1 = min(n, r0 + pixel_rows)
+                band = slice(r0 * rays_per_row, r1 * rays_per_row)
+                values = _ray_values(x[band], y[band], p, self.lens_light, derivatives)
+                bands.append(_sum_sub_pixels(values, r1 - r0, n, s) @ right)
+            binned = bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
+            pixels = maps[0] @ binned if maps is not None else self.convolve(binned)
+            if derivatives:
+                pixels = _scale_columns(pixels, amplitudes[i0 : i0 + images], self.lens_light)
+            yield i0, i0 + len(p), pixels
+
+    def _pixels(self, s: int, params, amplitudes, derivatives: bool) -> torch.Tensor:
+        """`pixel_groups` joined: (B, K [+ P], N, N)."""
+        groups = [g for _, _, g in self.pixel_groups(s, params, amplitudes, derivatives)]
+        return groups[0] if len(groups) == 1 else torch.cat(groups)
 
     def basis(self, params: torch.Tensor, supersampling: int) -> torch.Tensor:
         """Unit-amplitude pixel images (B, K, N, N) [counts/s per unit amplitude] of the source
         (and lens light) for parameters (B, P)."""
-        return self.convolve(self._binned(supersampling, params, None, False))
+        return self._pixels(supersampling, params, None, False)
 
     def image(self, params: torch.Tensor, amplitudes: torch.Tensor, supersampling: int):
         """Noiseless model images (B, N, N) [counts/s] for parameters (B, P), amplitudes (B, K)."""
         basis = self.basis(params, supersampling)
         return torch.einsum("bk,bkij->bij", amplitudes, basis)
 
+    def columns(self, params: torch.Tensor, amplitudes: torch.Tensor, s: int) -> torch.Tensor:
+        """(B, K + P, N, N): the unit-amplitude images (`basis`) followed by the derivatives of
+        the model image `sum_k amplitudes[:, k] basis[:, k]` with respect to the non-linear
+        parameters, at supersampling s (one contiguous array: Levenberg-Marquardt's columns)."""
+        return self._pixels(s, params, amplitudes, True)
+
     def basis_and_jacobian(self, params: torch.Tensor, amplitudes: torch.Tensor, s: int):
-        """(basis (B, K, N, N), jacobian (B, P, N, N)): the unit-amplitude images and the
-        derivatives of the model image `sum_k amplitudes[:, k] basis[:, k]` with respect to the
-        non-linear parameters, at supersampling s."""
-        pixels = self.convolve(self._binned(s, params, amplitudes, True))
+        """(basis (B, K, N, N), jacobian (B, P, N, N)): `columns` split."""
+        pixels = self.columns(params, amplitudes, s)
         k = self.n_amplitudes
         return pixels[:, :k], pixels[:, k:]
 
 
-def _ray_columns(x, y, params, amplitudes, lens_light: bool, derivatives: bool, n: int, s: int):
-    """On the rays (x, y) (R = N s * N s,) [arcsec], for parameters (B, P): the unit-amplitude
-    surface brightness of the source (and lens light), then with `derivatives` the derivative of
-    the model (amplitudes (B, K)) with respect to each parameter, each summed over the s x s
-    rays of every pixel: (B, K [+ P], N, N)."""
+def _ray_values(x, y, params, lens_light: bool, derivatives: bool) -> list:
+    """On the rays (x, y) (R,) [arcsec], for parameters (B, P): the unit-amplitude surface
+    brightness of the source (and lens light), then with `derivatives` the derivatives of the
+    unit-amplitude source with respect to the 13 lens and source parameters (and of the lens
+    light with respect to its centre (as the lens centre's columns) and its 4 shape
+    parameters): a list of (B, R), K + 13 [+ 6]; `_scale_columns` makes them the model's."""
     p = [params[:, k : k + 1] for k in range(params.shape[1])]
     theta_e, e1, e2, cx, cy, g1, g2 = p[:7]
     sie = _sie(x, y, theta_e, e1, e2, cx, cy, derivatives)
@@ -296,36 +358,64 @@ def _ray_columns(x, y, params, amplitudes, lens_light: bool, derivatives: bool, 
         basis = [source]
         if lens_light:
             basis.append(_sersic(x - cx, y - cy, p[13], p[14], p[15], p[16], False))
-        return _block_sum(torch.stack(basis, dim=1), n, s)
+        return basis
     s_src, d = source
-    ax_e1, ay_e1, ax_e2, ay_e2, hxx, hyy, hxy = sie[2:]
     gx, gy = d["dx"], d["dy"]  # gradient of the source with respect to beta
-    columns = [
-        -(gx * ax + gy * ay) / theta_e,
-        -(gx * ax_e1 + gy * ay_e1),
-        -(gx * ax_e2 + gy * ay_e2),
-        gx * hxx + gy * hxy,
-        gx * hxy + gy * hyy,
-        -gx * x + gy * y,
-        -gx * y - gy * x,
+    ngx = -gx
+    columns = sie[2](gx, gy) + [
+        ngx * x + gy * y,
+        ngx * y - gy * x,
         d["R_sersic"],
         d["n_sersic"],
         d["e1"],
         d["e2"],
-        -gx,
+        ngx,
         -gy,
     ]
-    amp = amplitudes[:, :1]
-    columns = [amp * c for c in columns]
-    basis = [s_src]
-    if lens_light:
-        s_light, dl = _sersic(x - cx, y - cy, p[13], p[14], p[15], p[16], True)
-        amp_light = amplitudes[:, 1:2]
-        columns[3] = columns[3] - amp_light * dl["dx"]
-        columns[4] = columns[4] - amp_light * dl["dy"]
-        columns += [amp_light * dl[k] for k in ("R_sersic", "n_sersic", "e1", "e2")]
-        basis.append(s_light)
-    return _block_sum(torch.stack(basis + columns, dim=1), n, s)
+    if not lens_light:
+        return [s_src] + columns
+    s_light, dl = _sersic(x - cx, y - cy, p[13], p[14], p[15], p[16], True)
+    light = [-dl["dx"], -dl["dy"]] + [dl[k] for k in ("R_sersic", "n_sersic", "e1", "e2")]
+    return [s_src, s_light] + columns + light
+
+
+def _scale_columns(pixels: torch.Tensor, amplitudes: torch.Tensor, lens_light: bool):
+    """Binned `_ray_values` with derivatives (B, K + 13 [+ 6], N, N) -> (B, K + P, N, N): the
+    derivatives of the model `sum_k amplitudes[:, k] basis[:, k]` (the lens light's centre
+    derivatives added to the lens centre's)."""
+    k = 2 if lens_light else 1
+    amp = amplitudes[:, :1, None, None]
+    if not lens_light:
+        return torch.cat([pixels[:, :k], pixels[:, k:] * amp], dim=1)
+    amp_light = amplitudes[:, 1:2, None, None]
+    source = pixels[:, k : k + 13] * amp
+    light = pixels[:, k + 13 :] * amp_light
+    centre = source[:, 3:5] + light[:, :2]
+    parts = [pixels[:, :k], source[:, :3], centre, source[:, 5:], light[:, 2:]]
+    return torch.cat(parts, dim=1)
+
+
+def _ray_columns(x, y, params, amplitudes, lens_light: bool, derivatives: bool, n: int, s: int):
+    """`_ray_values` on the rays (N s * N s,), each summed over the s x s rays of every pixel:
+    (B, K [+ P], N, N) (the compiled path)."""
+    sums = _block_sum(torch.stack(_ray_values(x, y, params, lens_light, derivatives), 1), n, s)
+    return _scale_columns(sums, amplitudes, lens_light) if derivatives else sums
+
+
+def _sum_sub_pixels(values: list, rows: int, n: int, s: int) -> torch.Tensor:
+    """Ray values, a list of C (B, rows s * N s) on `rows` rows of pixels -> (B, C, rows, N):
+    the sum over each pixel's s x s rays (slices added: faster than torch's reductions here)."""
+    out = []
+    for value in values:
+        v = value.reshape(value.shape[0], rows, s, n * s)
+        total = v[:, :, 0]
+        for k in range(1, s):
+            total = total + v[:, :, k]
+        if s > 1:
+            total = total.reshape(value.shape[0], rows, n, s)
+            total = total[..., 0] + sum(total[..., k] for k in range(1, s))
+        out.append(total)
+    return torch.stack(out, dim=1)
 
 
 def _block_sum(rays: torch.Tensor, n: int, s: int) -> torch.Tensor:

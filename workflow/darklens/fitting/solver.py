@@ -236,6 +236,9 @@ class _State:
     converged: torch.Tensor  # (B,) bool
     change: torch.Tensor  # (B,) relative chi2 change of the last kept step
     iterations: torch.Tensor  # (B,) int
+    hessian: torch.Tensor  # (B, K + P, K + P): J^T J of the current point (amplitudes first)
+    gradient: torch.Tensor  # (B, K + P): J^T r of the current point
+    stale: torch.Tensor  # (B,) bool: the point moved since hessian/gradient were computed
 
 
 def _initial_state(problem: _Problem, params: torch.Tensor, s: int) -> _State:
@@ -247,6 +250,7 @@ def _initial_state(problem: _Problem, params: torch.Tensor, s: int) -> _State:
     amplitudes = problem.amplitudes(basis, weights, rows)
     chi2 = problem.chi2(torch.einsum("bk,bkp->bp", amplitudes, basis), rows)
     zeros = torch.zeros(b, dtype=torch.float64, device=params.device)
+    n_unknowns = model.n_amplitudes + model.n_params
     return _State(
         params,
         amplitudes,
@@ -257,7 +261,46 @@ def _initial_state(problem: _Problem, params: torch.Tensor, s: int) -> _State:
         torch.zeros(b, dtype=torch.bool, device=params.device),
         zeros + np.inf,
         torch.zeros(b, dtype=torch.int64, device=params.device),
+        torch.zeros((b, n_unknowns, n_unknowns), dtype=torch.float64, device=params.device),
+        torch.zeros((b, n_unknowns), dtype=torch.float64, device=params.device),
+        torch.ones(b, dtype=torch.bool, device=params.device),
     )
+
+
+def _gauss_newton(
+    problem: _Problem,
+    state: _State,
+    rows: torch.Tensor,
+    m: torch.Tensor,
+    var: torch.Tensor,
+    s: int,
+    jacobian_s: int | None,
+) -> None:
+    """J^T J and J^T r of the residuals `(d - m) / sqrt(var(m))` at the current point of `rows`
+    (model m, variance var), into `state.hessian` and `state.gradient`; the unknowns are the
+    amplitudes, then the non-linear parameters."""
+    model = problem.model
+    n_a = model.n_amplitudes
+    n_unknowns = n_a + model.n_params
+    p, a, basis = state.params[rows], state.amplitudes[rows], state.basis[rows]
+    sigma = torch.sqrt(var)
+    d = problem.data[rows]
+    r = (d - m) / sigma
+    slope = torch.where(m > 0, (d - m) / (2.0 * var * problem.exposure), 0.0)
+    factor = -(1.0 + slope) / sigma
+    hessian = torch.empty((len(rows), n_unknowns, n_unknowns), dtype=m.dtype, device=m.device)
+    gradient = torch.empty((len(rows), n_unknowns), dtype=m.dtype, device=m.device)
+    # a few images at a time (`SmoothLensModel.pixel_groups`): the columns stay in the cache
+    for i0, i1, columns in model.pixel_groups(jacobian_s or s, p, a, True):
+        columns = columns.reshape(i1 - i0, n_unknowns, -1)
+        if (jacobian_s or s) != s:
+            columns[:, :n_a] = basis[i0:i1]  # the amplitudes' columns on the model's own grid
+        jr = columns.mul_(factor[i0:i1, None])
+        gradient[i0:i1] = (jr @ r[i0:i1, :, None]).squeeze(-1)
+        hessian[i0:i1] = jr @ jr.transpose(1, 2)
+    state.gradient[rows] = gradient
+    state.hessian[rows] = hessian
+    state.stale[rows] = False
 
 
 def levenberg_marquardt(
@@ -272,28 +315,24 @@ def levenberg_marquardt(
     The model is evaluated at supersampling s, the Jacobian at `jacobian_s` (default s)."""
     model = problem.model
     low, high = _bounds(model)
-    n_p = model.n_params
+    n_a = model.n_amplitudes
     for _ in range(iterations):
         rows = torch.nonzero(~state.done).squeeze(1)
         if rows.numel() == 0:
             break
         p, a, basis = state.params[rows], state.amplitudes[rows], state.basis[rows]
-        d = problem.data[rows]
-        _, jac = model.basis_and_jacobian(p, a, jacobian_s or s)
         m = torch.einsum("bk,bkp->bp", a, basis)
         var = problem.variance(m)
-        sigma = torch.sqrt(var)
-        r = (d - m) / sigma
-        slope = torch.where(m > 0, (d - m) / (2.0 * var * problem.exposure), 0.0)
-        factor = -(1.0 + slope) / sigma
-        jr = torch.cat([jac.reshape(len(rows), n_p, -1), basis], dim=1) * factor[:, None]
-        gradient = (jr @ r[:, :, None]).squeeze(-1)
-        hessian = jr @ jr.transpose(1, 2)
+        stale = state.stale[rows]
+        if bool(stale.any()):  # a rejected step leaves the point, so J^T J and J^T r, as they are
+            fresh = rows[stale] if not bool(stale.all()) else rows
+            _gauss_newton(problem, state, fresh, m[stale], var[stale], s, jacobian_s)
+        hessian, gradient = state.hessian[rows], state.gradient[rows]
         diag = hessian.diagonal(dim1=1, dim2=2).clamp(min=1e-30)
         lam = state.lam[rows]
         damped = hessian + torch.diag_embed(lam[:, None] * diag + 1e-12 * diag.amax(1, True))
         step = torch.linalg.solve(damped, -gradient[:, :, None]).squeeze(-1)
-        trial = torch.minimum(torch.maximum(p + step[:, :n_p], low), high)
+        trial = torch.minimum(torch.maximum(p + step[:, n_a:], low), high)
         trial_basis = model.basis(trial, s).reshape(len(rows), model.n_amplitudes, -1)
         trial_amp = problem.amplitudes(trial_basis, 1.0 / var, rows)
         trial_chi2 = problem.chi2(torch.einsum("bk,bkp->bp", trial_amp, trial_basis), rows)
@@ -309,6 +348,7 @@ def levenberg_marquardt(
         state.chi2[rows] = torch.where(kept, trial_chi2, old)
         state.lam[rows] = new_lam
         state.change[rows] = change
+        state.stale[rows] = kept
         state.iterations[rows] += 1
         state.converged[rows] = converged
         state.done[rows] = converged | ~torch.isfinite(old)

@@ -2,19 +2,28 @@
 
 Layout of an image file (a shard or a merged class):
   /images               float32 (N, H, W), chunked per image, gzip-compressed
+  /smooth_model         float32 (N, H, W), simulated files only: each image's noiseless smooth
+                        model (no substructure, no noise) [counts/s per pixel]; for no_sub the
+                        noiseless image. Absent from imported classes and older files
   /image_index          int64 (N,): index of each image within its class
   /params/<name>        (N,) per-image parameters (units in the attribute `units`)
   /subhalos/<name>      flat per-subhalo arrays; /subhalos/offset (N+1,) int64 delimits image k's
                         subhalos as offset[k]:offset[k+1]
+  /compensation_disks/<name>  flat per-disk arrays of the mass compensation (kappa,
+                        radius_arcsec; simulated files), delimited per image by
+                        /compensation_disks/offset (N+1,) int64 like /subhalos
   attrs: class_name, seed, darklens_version, config (JSON of the config section used),
          units (JSON), snr_definition, n_images
-A features file holds /residual float32 (N, H, W) and the features config.
+A features file holds one float32 (N, H, W) dataset per input plane (/residual always; the
+lens-model planes where they could be derived: darklens.features), each with the attributes
+`definition` and `unit`, plus the provenance attributes (source files, features config).
 Readers validate what they open and raise `DataError` with one line naming the file and problem.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -29,6 +38,7 @@ class DataError(ValueError):
 
 
 IMAGE_CHUNK = 16  # images per HDF5 chunk of every image stack darklens writes
+SMOOTH_MODEL = "smooth_model"  # the true noiseless smooth model of simulated images
 
 
 def create_image_dataset(handle: h5py.File, name: str, shape, data=None) -> h5py.Dataset:
@@ -52,6 +62,9 @@ def write_image_file(path, data: dict, attrs: dict) -> None:
     (as `simulation.shards.simulate_shard` returns them)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         create_image_dataset(handle, "images", data["images"].shape, data["images"])
+        if data.get("smooth_model") is not None:
+            smooth = data["smooth_model"]
+            create_image_dataset(handle, SMOOTH_MODEL, smooth.shape, smooth)
         handle.create_dataset("image_index", data=data["image_index"])
         params = handle.create_group("params")
         for key, values in data["params"].items():
@@ -60,6 +73,11 @@ def write_image_file(path, data: dict, attrs: dict) -> None:
         for key, values in data["subhalos"].items():
             subhalos.create_dataset(key, data=values)
         subhalos.create_dataset("offset", data=data["subhalo_offsets"])
+        if data.get("compensation_disks") is not None:
+            disks = handle.create_group("compensation_disks")
+            for key, values in data["compensation_disks"].items():
+                disks.create_dataset(key, data=values)
+            disks.create_dataset("offset", data=data["compensation_offsets"])
         for key, value in attrs.items():
             handle.attrs[key] = value if not isinstance(value, dict | list) else json.dumps(value)
         handle.attrs["darklens_version"] = __version__
@@ -113,12 +131,20 @@ def read_image_file(path, expected_class: str | None = None) -> dict:
             if len(values) != n:
                 raise DataError(f"{path}: params/{key} has {len(values)} rows for {n} images")
         subhalos = {key: handle["subhalos"][key][()] for key in handle.get("subhalos", {})}
+        disks = {
+            k: handle["compensation_disks"][k][()] for k in handle.get("compensation_disks", {})
+        }
         image_index = handle["image_index"][()] if "image_index" in handle else np.arange(n)
+        smooth = _checked_stack(path, handle, SMOOTH_MODEL) if SMOOTH_MODEL in handle else None
+        if smooth is not None and smooth.shape != images.shape:
+            raise DataError(f"{path}: '/{SMOOTH_MODEL}' has shape {smooth.shape}, images {n}")
     return {
         "images": images,
+        "smooth_model": smooth,
         "image_index": image_index,
         "params": params,
         "subhalos": subhalos,
+        "compensation_disks": disks or None,
         "attrs": attrs,
     }
 
@@ -222,8 +248,15 @@ def merge_shards(shard_paths: list, out_path, class_name: str) -> int:
     for shard in shards:
         offsets.append(shard["subhalos"]["offset"][1:] + total)
         total += int(shard["subhalos"]["offset"][-1])
+    smooth = [s["smooth_model"] for s in shards]
+    disks = [s["compensation_disks"] for s in shards]
+    disk_offsets = np.cumsum(
+        [0] + [n for d in disks if d is not None for n in np.diff(d["offset"])], dtype=np.int64
+    )
     merged = {
         "images": np.concatenate([s["images"] for s in shards]),
+        # the true smooth models travel only when every shard has them
+        "smooth_model": None if any(m is None for m in smooth) else np.concatenate(smooth),
         "image_index": image_index,
         "params": {k: np.concatenate([s["params"][k] for s in shards]) for k in keys},
         "subhalos": {
@@ -232,6 +265,11 @@ def merge_shards(shard_paths: list, out_path, class_name: str) -> int:
             if k != "offset"
         },
         "subhalo_offsets": np.concatenate(offsets),
+        # the compensation disks travel only when every shard has them
+        "compensation_disks": None
+        if any(d is None for d in disks)
+        else {k: np.concatenate([d[k] for d in disks]) for k in disks[0] if k != "offset"},
+        "compensation_offsets": disk_offsets,
     }
     attrs = {k: v for k, v in shards[0]["attrs"].items() if k not in ("shard", "n_images")}
     attrs["shards"] = json.dumps([str(p) for p in shard_paths])
@@ -239,22 +277,128 @@ def merge_shards(shard_paths: list, out_path, class_name: str) -> int:
     return len(merged["images"])
 
 
-def write_features_file(path, residual: np.ndarray, attrs: dict) -> None:
-    """Write the residual channel (N, H, W) float32 with provenance attributes."""
+def has_smooth_model(path) -> bool:
+    """Whether an image file stores the true smooth models (/smooth_model)."""
+    with _open(path) as handle:
+        return SMOOTH_MODEL in handle
+
+
+def read_smooth_model(path, count: int | None = None) -> np.ndarray:
+    """The validated true smooth models (N, H, W) float32 [counts/s per pixel] of a simulated
+    class file (its first `count` if given); DataError where the file has none."""
+    with _open(path) as handle:
+        if SMOOTH_MODEL not in handle:
+            raise DataError(
+                f"{path}: no '/{SMOOTH_MODEL}' (imported images, or simulated before darklens "
+                "stored it): the true smooth model is unknown"
+            )
+        return _checked_stack(path, handle, SMOOTH_MODEL, count)
+
+
+def read_instrument_section(path) -> dict | None:
+    """The instrument section (n_pix, pixel_scale_arcsec, supersampling, PSF, exposure_time_s,
+    background_rms) of a simulated class file's stored (preset-resolved) config; None for a file
+    without one (imported images)."""
+    with _open(path) as handle:
+        stored = handle.attrs.get("resolved_config")
+    if stored is None:
+        return None
+    try:
+        section = json.loads(stored)["simulation"]["instrument"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: unreadable resolved_config attribute ({exc!r})") from None
+    return dict(section)
+
+
+def _attribute(value):
+    return value if not isinstance(value, dict | list) else json.dumps(value)
+
+
+@contextmanager
+def features_writer(path, n: int, size: int, planes: dict, attrs: dict):
+    """Create a features file atomically; yields `write(name, start, block)`, which stores rows
+    start.. of plane `name` (float32, finite). `planes`: {name: {"definition", "unit"}} of the
+    (N, size, size) datasets; `attrs`: provenance (dicts and lists stored as JSON). The file
+    appears at `path` only when the block exits without an error."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        create_image_dataset(handle, "residual", residual.shape, residual)
+        for name, meta in planes.items():
+            dataset = create_image_dataset(handle, name, (n, size, size))
+            for key, value in meta.items():
+                dataset.attrs[key] = _attribute(value)
         for key, value in attrs.items():
-            handle.attrs[key] = value if not isinstance(value, dict | list) else json.dumps(value)
+            handle.attrs[key] = _attribute(value)
         handle.attrs["darklens_version"] = __version__
-        handle.attrs["n_images"] = len(residual)
+        handle.attrs["n_images"] = n
+        handle.attrs["planes"] = json.dumps(list(planes))
+
+        def write(name: str, start: int, block) -> None:
+            block = np.asarray(block, dtype=np.float32)
+            if not np.isfinite(block).all():
+                raise DataError(f"{path}: plane {name} holds NaN or inf (rows from {start})")
+            handle[name][start : start + len(block)] = block
+
+        yield write
+
+
+def write_features_file(path, planes, attrs: dict, plane_attrs: dict | None = None) -> None:
+    """Write a features file: `planes` {name: (N, H, W)} (an array alone is the residual),
+    `plane_attrs` {name: {"definition", "unit"}} and the provenance `attrs`."""
+    if not isinstance(planes, dict):
+        planes = {"residual": planes}
+    shapes = {np.shape(plane) for plane in planes.values()}
+    if len(shapes) != 1:
+        raise DataError(f"{path}: feature planes of different shapes {sorted(shapes)}")
+    n, size, _ = shapes.pop()
+    meta = {name: dict((plane_attrs or {}).get(name, {})) for name in planes}
+    with features_writer(path, n, size, meta, attrs) as write:
+        for name, plane in planes.items():
+            write(name, 0, plane)
+
+
+def feature_names(path) -> list[str]:
+    """The planes a features file holds."""
+    with _open(path) as handle:
+        return [name for name in handle if isinstance(handle[name], h5py.Dataset)]
+
+
+def read_feature(
+    path, name: str, n_expected: int | None = None, count: int | None = None
+) -> np.ndarray:
+    """Validated plane `name` (N, H, W) float32 of a features file (its first `count` images if
+    given); `n_expected`: the number of images the file must hold."""
+    with _open(path) as handle:
+        if name not in handle:
+            held = ", ".join(k for k in handle if isinstance(handle[k], h5py.Dataset)) or "none"
+            raise DataError(f"{path}: no '{name}' plane in this features file (it holds: {held})")
+        plane = _checked_stack(path, handle, name, count)
+        n = handle[name].shape[0]
+    if n_expected is not None and n != n_expected:
+        raise DataError(f"{path}: {n} {name} images for {n_expected} images")
+    return plane
+
+
+def read_lens_model_settings(path) -> dict | None:
+    """The `lens_model_settings` ({"instrument", "fitting", "lens_light"} of the fit) of a
+    features file made from a fit file; None for one made without."""
+    with _open(path) as handle:
+        stored = handle.attrs.get("lens_model_settings")
+    if stored is None:
+        return None
+    try:
+        return json.loads(stored)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable lens_model_settings attribute ({exc!r})") from None
+
+
+def read_feature_attrs(path, name: str) -> dict:
+    """The attributes (definition, unit) of plane `name` of a features file."""
+    with _open(path) as handle:
+        if name not in handle:
+            raise DataError(f"{path}: no '{name}' plane in this features file")
+        return {key: str(value) for key, value in handle[name].attrs.items()}
 
 
 def read_residual(path, n_expected: int | None = None, count: int | None = None) -> np.ndarray:
     """Validated residual channel of a features file (its first `count` images if given);
     `n_expected`: the number of images the file must hold."""
-    with _open(path) as handle:
-        residual = _checked_stack(path, handle, "residual", count)
-        n = handle["residual"].shape[0]
-    if n_expected is not None and n != n_expected:
-        raise DataError(f"{path}: {n} residual images for {n_expected} images")
-    return residual
+    return read_feature(path, "residual", n_expected, count)

@@ -90,3 +90,24 @@ def read_substructure_chi_refit(path) -> tuple[str, np.ndarray]:
         name = handle.attrs.get("class_name", "")
         name = name.decode() if isinstance(name, bytes) else str(name)
         return name, handle["substructure_chi_refit"][()]
+
+
+def read_fit_settings(path) -> dict | None:
+    """{"instrument", "fitting", "lens_light"} of a fit file's attributes: what a fit of new
+    images needs to be made the same way (darklens predict); None for a file without them."""
+    try:
+        handle = h5py.File(path, "r")
+    except (FileNotFoundError, OSError) as exc:
+        raise DataError(f"{path}: not a readable fit file ({exc})") from None
+    with handle:
+        attrs = dict(handle.attrs)
+    if "instrument" not in attrs and "fitting" not in attrs:
+        return None
+    try:
+        return {
+            "instrument": json.loads(attrs["instrument"]),
+            "fitting": json.loads(attrs["fitting"]),
+            "lens_light": bool(attrs.get("lens_light", False)),
+        }
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: no readable instrument/fitting attributes ({exc!r})") from None

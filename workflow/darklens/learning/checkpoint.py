@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from darklens import __version__
+from darklens.features.channels import CHANNELS
 from darklens.io.atomic import atomic_path
-from darklens.learning.channels import CHANNELS
 from darklens.learning.models import build_model
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -64,9 +64,10 @@ def set_rng_states(states: dict, shuffle_gen, flip_rng, device) -> None:
 
 
 def write_resume(path: Path, state: dict) -> None:
-    """Write the state after an epoch (identity, epoch, model, optimizer, scaler, rng, history,
-    best), atomically: a crash leaves the previous epoch's file. A finished run leaves
-    {identity, epoch, finished: True, history, best}: enough to rewrite its outputs."""
+    """Write the state after an epoch (identity, epoch, model, optimizer, scheduler (None for a
+    constant learning rate), scaler, rng, history, best, epochs_without_improvement), atomically:
+    a crash leaves the previous epoch's file. A finished run leaves {identity, epoch,
+    finished: True, history, best, epochs_without_improvement}: enough to rewrite its outputs."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

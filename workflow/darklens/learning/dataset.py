@@ -11,18 +11,26 @@ from pathlib import Path
 
 import numpy as np
 
-from darklens.io.class_files import DataError, image_count_and_size, read_images, read_residual
+from darklens.features.channels import build_channels, check_channels
+from darklens.io.class_files import DataError, image_count_and_size, read_feature, read_images
 
 
 def load_training_set(
     image_paths: dict[str, str],
-    residual_paths: dict[str, str] | None,
+    feature_paths: dict[str, str] | None,
     channels: list[str],
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """x (N, C, H, W) float32, labels y (N,) and {class: count}, classes in the order given.
 
-    image_paths / residual_paths map class name -> file; labels are the position of the class.
+    image_paths / feature_paths map class name -> class file / features file; labels are the
+    position of the class. `image` comes from the class file, every other channel is the plane
+    of that name in the features file (`darklens.features.files`), stacked by
+    `darklens.features.channels.build_channels` (the code prediction uses).
     """
+    try:
+        channels = check_channels(channels)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
     # The class names are checked here too: a residual-only run never reads the images.
     shapes = {name: image_count_and_size(path, name) for name, path in image_paths.items()}
     sizes = {size for _, size in shapes.values()}
@@ -36,27 +44,32 @@ def load_training_set(
     for label, (name, path) in enumerate(image_paths.items()):
         stop = start + counts[name]
         y[start:stop] = label
-        for c, channel in enumerate(channels):
-            if channel == "image":
-                plane = read_images(path, expected_class=name)
-            elif channel == "residual":
-                if not residual_paths or name not in residual_paths:
-                    raise DataError(f"the residual channel of {name} has no features file")
-                plane = read_residual(residual_paths[name], counts[name])
-            else:
-                raise DataError(f"unknown channel {channel!r}")
-            if plane.shape != (counts[name], size, size):
-                raise DataError(f"{path}: {channel} plane has shape {plane.shape}")
-            x[start:stop, c] = plane
-            del plane
+
+        def loader(channel, name=name, path=path):
+            """A plane of class `name`, read and checked only when stacked (one at a time)."""
+
+            def load():
+                if channel == "image":
+                    plane = read_images(path, expected_class=name)
+                elif not feature_paths or name not in feature_paths:
+                    raise DataError(f"the {channel} channel of {name} has no features file")
+                else:
+                    plane = read_feature(feature_paths[name], channel, counts[name])
+                if plane.shape != (counts[name], size, size):
+                    raise DataError(f"{path}: {channel} plane has shape {plane.shape}")
+                return plane
+
+            return load
+
+        build_channels(None, channels, planes={c: loader(c) for c in channels}, out=x[start:stop])
         start = stop
     return x, y, counts
 
 
-def class_paths(images: list, residuals: list | None) -> tuple[dict, dict | None]:
+def class_paths(images: list, features: list | None) -> tuple[dict, dict | None]:
     """(class -> class file, class -> features file or None) of class files named {class}.h5 and
     their features files in the same order (as the command line passes them)."""
     classes = [Path(p).stem for p in images]
     image_paths = dict(zip(classes, images, strict=True))
-    residual_paths = dict(zip(classes, residuals, strict=True)) if residuals else None
-    return image_paths, residual_paths
+    feature_paths = dict(zip(classes, features, strict=True)) if features else None
+    return image_paths, feature_paths

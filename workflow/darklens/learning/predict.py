@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from darklens.evaluation.metrics import classification_metrics
+from darklens.features.channels import channels_for_new_images
 from darklens.io.image_stacks import class_folders, input_chunks, labelled_chunks
 from darklens.io.npy import counts_per_s_divisor
 from darklens.io.tables import write_csv
 from darklens.learning.batches import normaliser
-from darklens.learning.channels import build_channels
 from darklens.learning.checkpoint import load_checkpoint, load_model
 from darklens.learning.train import predict_logits, resolve_device
 
@@ -42,15 +42,25 @@ class PredictionSummary(dict):
 
 
 def predict_images(
-    checkpoint: dict, images, device: str = "auto", batch_size: int = 256
+    checkpoint: dict,
+    images,
+    device: str = "auto",
+    batch_size: int = 256,
+    instrument: dict | None = None,
+    fitting: dict | None = None,
 ) -> np.ndarray:
     """Class probabilities (N, n_classes), float32, of raw (N, H, W) images (rows sum to 1).
 
     Columns follow checkpoint["class_names"]. The channels, residual smoothing and normalisation
-    are the checkpoint's own.
+    are the checkpoint's own; a lens-model channel (fit_residual, source_plane, source_residual)
+    fits the smooth lens model to the images first, which needs their `instrument` section (and
+    `fitting` settings, defaults otherwise); an oracle_residual model is refused
+    (`darklens.features.channels.channels_for_new_images`).
     """
     torch_device = resolve_device(device)
-    return _probabilities(checkpoint, load_model(checkpoint, torch_device), images, batch_size)
+    model = load_model(checkpoint, torch_device)
+    lens = {"instrument": instrument, "fitting": fitting}
+    return _probabilities(checkpoint, model, images, batch_size, lens=lens)
 
 
 def predict_file(
@@ -63,6 +73,8 @@ def predict_file(
     dataset: str | None = None,
     units: str = "counts_per_s",
     exposure_time_s: float | None = None,
+    instrument: dict | None = None,
+    fitting: dict | None = None,
 ) -> PredictionSummary:
     """Write `output_path`: one row per image of `input_path` (index, source, prob_<class>...,
     pred, pred_name, and true_class, label for a folder of class folders). Returns the counts per
@@ -71,7 +83,8 @@ def predict_file(
     The metrics (accuracy, recall per class) of a labelled input and a warning on inputs far from
     the training normalisation are logged to the `darklens.learning.predict` logger. Inputs in
     raw counts (`units` "counts", e.g. DeepLense's) are divided by `exposure_time_s` first, as
-    their import for training is."""
+    their import for training is. `instrument`, `fitting`: for a lens-model channel, as
+    `predict_images`."""
     _check_output(checkpoint_path, input_path, output_path)
     divisor = counts_per_s_divisor(units, exposure_time_s)
     checkpoint = load_checkpoint(checkpoint_path)
@@ -96,7 +109,8 @@ def predict_file(
         for sources, images, labels in chunks:
             if divisor != 1.0:
                 images = images / np.float32(divisor)
-            probs = _probabilities(checkpoint, model, images, batch_size, channel_sums)
+            lens = {"instrument": instrument, "fitting": fitting}
+            probs = _probabilities(checkpoint, model, images, batch_size, channel_sums, lens)
             if labels is not None:
                 all_labels.append(labels)
                 all_probs.append(probs)
@@ -196,11 +210,27 @@ def _warn_if_far(checkpoint: dict, means: np.ndarray, input_path) -> list[str]:
     return far
 
 
+def lens_settings(checkpoint: dict, given: dict | None) -> dict:
+    """The instrument, fitting settings and lens-light switch of a lens-model channel's fit of
+    new images: those given (the command line's), else the ones the model's training data was
+    fitted with (stored in the checkpoint), else none."""
+    stored = checkpoint.get("config", {}).get("lens_model_settings") or {}
+    given = {key: value for key, value in (given or {}).items() if value is not None}
+    keys = ("instrument", "fitting", "lens_light")
+    return {key: given.get(key, stored.get(key)) for key in keys if key in given or key in stored}
+
+
 def _probabilities(
-    checkpoint: dict, model, images, batch_size: int, channel_sums: np.ndarray | None = None
+    checkpoint: dict,
+    model,
+    images,
+    batch_size: int,
+    channel_sums: np.ndarray | None = None,
+    lens: dict | None = None,
 ) -> np.ndarray:
     """Class probabilities of raw images; adds the sum over images of each image's per-channel
-    mean to `channel_sums` when given."""
+    mean to `channel_sums` when given. `lens`: {"instrument", "fitting"} of a lens-model
+    channel."""
     images = np.asarray(images)
     size = checkpoint["image_size"]
     if images.ndim != 3:
@@ -220,7 +250,12 @@ def _probabilities(
         return np.zeros((0, n_classes), dtype=np.float32)
 
     device = next(model.parameters()).device
-    x = build_channels(images, checkpoint["channels"], checkpoint["smoothing_sigma_px"])
+    x = channels_for_new_images(
+        images,
+        checkpoint["channels"],
+        smoothing_sigma_px=checkpoint["smoothing_sigma_px"],
+        **lens_settings(checkpoint, lens),
+    )
     if channel_sums is not None:
         channel_sums += x.mean(axis=(2, 3), dtype=np.float64).sum(axis=0)
     norm = normaliser(checkpoint["norm_mean"], checkpoint["norm_std"], device)

@@ -6,19 +6,32 @@ validation split, and at the end score the best epoch on the test split and writ
 The data stays one raw (N, C, H, W) array; `batches.epoch_batches` draws each epoch's seeded
 permutation, normalises and flips batch by batch.
 
-After each epoch the model is scored on the validation split; the best epoch by validation accuracy
-(ties: lower validation loss) is kept. The test split is touched only once, after training, with
-the best model.
+After each epoch the model is scored on the validation split. One criterion, the validation loss
+(mean cross-entropy), drives everything that looks at validation:
+- the kept checkpoint is the epoch of lowest validation loss: an epoch *improves* when its loss is
+  below the best so far by more than `min_delta`, and the last improving epoch is kept (with
+  `min_delta` 0, the epoch of lowest validation loss, the earliest on ties);
+- early stopping: training stops once `patience` epochs in a row have not improved, but not before
+  epoch `min_epochs` (capped at `max_epochs`); otherwise it stops at `max_epochs`, which is logged
+  as a warning (the model may not have converged);
+- the learning-rate schedule `plateau` (torch's ReduceLROnPlateau) multiplies the learning rate by
+  `lr_factor` after `lr_patience` epochs without improvement (same `min_delta`), watching from
+  epoch `min_epochs` on, never below `min_learning_rate`; `cosine` anneals it from
+  `learning_rate` to `min_learning_rate` over `max_epochs` epochs; `none` keeps it constant.
+The test split is touched only once, after training, with the kept model. history.csv records
+each epoch's learning rate; metrics.json records `epochs_run`, `best_epoch` and `stop_reason`
+("early_stopping" | "max_epochs").
 
 On CUDA: channels-last memory format, and mixed precision (bf16 autocast, or fp16 with loss
 scaling where bf16 is missing) for the training steps when `mixed_precision`; evaluation is fp32.
 On the CPU, runs are bit-for-bit reproducible for a given seed and thread count.
 
-Interruption: after every epoch the complete state (model, optimizer, loss scaler, RNG states,
-history, best epoch so far) is written atomically to `<out_dir>/resume.pt`. A later call with the
-same config and the same data resumes after the last finished epoch and ends with results identical
-to an uninterrupted run; a resume file from another config or other data is ignored. It is deleted
-once the run has finished.
+Interruption: after every epoch the complete state (model, optimizer, loss scaler, learning-rate
+scheduler, RNG states, history, best epoch so far and the early-stopping count) is written
+atomically to `<out_dir>/resume.pt`. A later call with the same config and the same data resumes
+after the last finished epoch and ends with results identical to an uninterrupted run; a resume
+file from another config or other data is ignored. A finished run leaves a small resume.pt (no
+model) from which a rerun rewrites its outputs without training.
 
 Outputs in out_dir, each written atomically: checkpoint.pt, history.csv, predictions.csv,
 metrics.json (written last, so its presence means the run finished).
@@ -40,6 +53,8 @@ import torch.nn.functional as F
 
 from darklens import CLASS_NAMES, __version__
 from darklens.evaluation.metrics import classification_metrics
+from darklens.features.channels import CHANNELS, LENS_MODEL_CHANNELS
+from darklens.io.class_files import read_lens_model_settings
 from darklens.io.image_stacks import CHUNK_IMAGES
 from darklens.io.split_file import SPLITS, read_split
 from darklens.io.tables import write_csv, write_metrics, write_predictions
@@ -50,7 +65,6 @@ from darklens.learning.batches import (
     normaliser,
     to_device,
 )
-from darklens.learning.channels import CHANNELS
 from darklens.learning.checkpoint import (
     CHECKPOINT_FILE,
     RESUME_FILE,
@@ -64,7 +78,17 @@ from darklens.learning.checkpoint import (
 from darklens.learning.dataset import class_paths, load_training_set
 from darklens.learning.models import build_model, count_parameters
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+HISTORY_COLUMNS = (
+    "epoch",
+    "learning_rate",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "seconds",
+)
+LR_SCHEDULES = ("plateau", "cosine", "none")
+STOP_REASONS = ("early_stopping", "max_epochs")
 
 
 @dataclass
@@ -74,9 +98,16 @@ class TrainConfig:
     architecture: str = "plain_cnn"  # a key of models.ARCHITECTURES
     channels: list[str] = field(default_factory=lambda: ["image"])  # see channels.CHANNELS
     augment_flips: bool = False  # random horizontal/vertical flips of training batches
-    epochs: int = 30
+    max_epochs: int = 60  # training stops here at the latest
+    min_epochs: int = 1  # no early stop and no plateau cut before this epoch (capped at max_epochs)
+    patience: int = 6  # early stopping: epochs in a row without a validation-loss improvement
+    min_delta: float = 0.0  # an improvement lowers the best validation loss by more than this
     batch_size: int = 64
-    learning_rate: float = 1e-3  # Adam step size
+    learning_rate: float = 1e-3  # Adam step size (initial, when scheduled)
+    lr_schedule: str = "plateau"  # one of LR_SCHEDULES
+    lr_factor: float = 0.5  # plateau: the learning rate is multiplied by this on a plateau
+    lr_patience: int = 2  # plateau: epochs without improvement before a cut
+    min_learning_rate: float = 1e-5  # floor of plateau cuts, end point of cosine
     weight_decay: float = 0.0  # Adam L2 penalty
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
@@ -84,6 +115,9 @@ class TrainConfig:
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     smoothing_sigma_px: float | None = None  # residual smoothing used to build x, unit: pixels
     mixed_precision: bool = True  # CUDA only: autocast training steps (bf16, else fp16)
+    # with a lens-model channel: {"instrument", "fitting", "lens_light"} of the training data's
+    # fits, so that `darklens predict` fits new images the same way (features file attribute)
+    lens_model_settings: dict | None = None
 
 
 def config_from_spec(
@@ -95,14 +129,23 @@ def config_from_spec(
     smoothing_sigma_px: float | None,
 ) -> TrainConfig:
     """The TrainConfig of one model of config.yaml: `spec` is training.models[model], `training`
-    the training section's hyperparameters. The smoothing is kept only with a residual channel."""
+    the training section's hyperparameters (with the schema's defaults filled in). The smoothing
+    is kept only with a residual channel."""
+    stopping, schedule = training["early_stopping"], training["lr_schedule"]
     return TrainConfig(
         architecture=spec["architecture"],
         channels=list(spec["channels"]),
         augment_flips=bool(spec.get("augment_flips", False)),
-        epochs=training["epochs"],
+        max_epochs=training["max_epochs"],
+        min_epochs=training["min_epochs"],
+        patience=stopping["patience"],
+        min_delta=stopping["min_delta"],
         batch_size=training["batch_size"],
         learning_rate=training["learning_rate"],
+        lr_schedule=schedule["kind"],
+        lr_factor=schedule["factor"],
+        lr_patience=schedule["patience"],
+        min_learning_rate=schedule["min_learning_rate"],
         weight_decay=training["weight_decay"],
         seed=seed,
         device=training["device"],
@@ -124,6 +167,7 @@ def train_from_files(
     smoothing_sigma_px: float | None,
     out_dir,
     log: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
 ) -> dict:
     """`darklens train`: read the class files (named {class}.h5, in class order), their features
     files (same order; None without a residual channel) and the split file, then `train`."""
@@ -132,7 +176,9 @@ def train_from_files(
     split = read_split(split_path, counts)
     class_names = [Path(p).stem for p in images]
     cfg = config_from_spec(spec, training, seed, threads, class_names, smoothing_sigma_px)
-    return train(x, y, split, cfg, Path(out_dir), log=log)
+    if any(channel in LENS_MODEL_CHANNELS for channel in spec["channels"]):
+        cfg.lens_model_settings = read_lens_model_settings(next(iter(residual_paths.values())))
+    return train(x, y, split, cfg, Path(out_dir), log=log, warn=warn)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -232,6 +278,7 @@ class _Run:
     model: torch.nn.Module
     layout: torch.memory_format
     optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None  # None: constant learning rate
     scaler: torch.amp.GradScaler
     shuffle_gen: torch.Generator  # the order of training images, epoch by epoch
     flip_rng: np.random.Generator  # the flips of training images
@@ -243,15 +290,26 @@ class _Run:
     norm: tuple[torch.Tensor, torch.Tensor]  # mean and std on the device
 
 
-def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], None] = print) -> dict:
-    """Train `cfg.architecture` on x[split["train"]], select on "val", score on "test".
+def train(
+    x,
+    y,
+    split: dict,
+    cfg: TrainConfig,
+    out_dir,
+    log: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
+) -> dict:
+    """Train `cfg.architecture` on x[split["train"]], select and stop on "val", score on "test".
 
     x: (N, C, H, W) float array of prepared channels (channels.build_channels, cfg.channels order).
     y: (N,) integer labels indexing cfg.class_names.
     split: {"train", "val", "test"} -> disjoint, non-empty index arrays into x.
+    log: receives one line per event; warn (default: log) the line of a run that reached
+    max_epochs without early stopping.
     Resumes from out_dir/resume.pt when it holds an interrupted run of the same config and data.
     Returns the dict written to metrics.json.
     """
+    warn = log if warn is None else warn
     x, y, split = _check_inputs(x, y, split, cfg)
     out_dir = Path(out_dir)
     run = _set_up(x, y, split, cfg, log)
@@ -260,14 +318,17 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
         "device": run.device.type,
         "data": data_fingerprint(x, y, split),
     }
-    history, best = _resume(run, out_dir / RESUME_FILE, identity, cfg.epochs, log)
+    history, best, stale = _resume(run, out_dir / RESUME_FILE, identity, cfg.max_epochs, log)
 
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
+    while len(history) < cfg.max_epochs and not _stops_early(cfg, len(history), stale):
+        epoch = len(history) + 1
         t0 = time.perf_counter()
+        learning_rate = run.optimizer.param_groups[0]["lr"]
         train_loss, train_acc = _train_epoch(run, cfg)
         val_loss, val_acc = _evaluate(run, "val", cfg.batch_size)
         row = {
             "epoch": epoch,
+            "learning_rate": learning_rate,
             "train_loss": train_loss,
             "train_acc": train_acc,
             "val_loss": val_loss,
@@ -276,10 +337,11 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
         }
         history.append(row)
         log(
-            f"epoch {epoch:3d}  train loss {train_loss:.4f} acc {train_acc:.3f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.3f}  {row['seconds']:.1f}s"
+            f"epoch {epoch:3d}  lr {learning_rate:.2e}  train loss {train_loss:.4f} acc "
+            f"{train_acc:.3f}  val loss {val_loss:.4f} acc {val_acc:.3f}  {row['seconds']:.1f}s"
         )
-        if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+        if improves(val_loss, best, cfg.min_delta):
+            stale = 0
             best = {
                 "epoch": epoch,
                 "val_acc": val_acc,
@@ -288,26 +350,35 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
                 "optimizer": copy.deepcopy(run.optimizer.state_dict()),
                 "rng": rng_states(run.shuffle_gen, run.flip_rng, run.device),
             }
+        else:
+            stale += 1
+        _step_schedule(run, cfg, epoch, val_loss)
         resume = {
             "identity": identity,
             "epoch": epoch,
             "model": cpu_state(run.model),
             "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
             "scaler": run.scaler.state_dict(),
             "rng": rng_states(run.shuffle_gen, run.flip_rng, run.device),
             "history": history,
             "best": best,
+            "epochs_without_improvement": stale,
         }
         write_resume(out_dir / RESUME_FILE, resume)
 
+    stop_reason = "early_stopping" if _stops_early(cfg, len(history), stale) else "max_epochs"
+    _log_stop(cfg, history, best, stale, stop_reason, log, warn)
     # training is over: restore the best epoch, then (and only then) look at the test split
     run.model.load_state_dict(best["model"])
     probs = torch.softmax(_logits(run, "test", cfg.batch_size), dim=1).cpu().numpy()
     y_test = y[split["test"]]
     metrics = _test_metrics(run, cfg, best, y_test, probs)
+    metrics.update(epochs_run=len(history), stop_reason=stop_reason)
     log(
-        f"best epoch {best['epoch']} (val acc {best['val_acc']:.3f}); test acc "
-        f"{metrics['accuracy']:.3f}, macro AUC {_fmt(metrics['auc_macro_ovr'])}"
+        f"best epoch {best['epoch']} (val loss {best['val_loss']:.4f}, acc "
+        f"{best['val_acc']:.3f}); test acc {metrics['accuracy']:.3f}, macro AUC "
+        f"{_fmt(metrics['auc_macro_ovr'])}"
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -320,8 +391,68 @@ def train(x, y, split: dict, cfg: TrainConfig, out_dir, log: Callable[[str], Non
     # Kept (without the last epoch's model) so that a rerun whose outputs were lost or not
     # recorded, e.g. after only the snakemake process was killed, rewrites them without training.
     finished = {"identity": identity, "epoch": len(history), "finished": True}
-    write_resume(out_dir / RESUME_FILE, {**finished, "history": history, "best": best})
+    finished.update(history=history, best=best, epochs_without_improvement=stale)
+    write_resume(out_dir / RESUME_FILE, finished)
     return metrics
+
+
+def improves(val_loss: float, best: dict | None, min_delta: float) -> bool:
+    """Whether an epoch's validation loss improves on the best epoch so far: lower by more than
+    `min_delta` (the first epoch always does; a NaN loss never does)."""
+    return best is None or val_loss < best["val_loss"] - min_delta
+
+
+def _stops_early(cfg: TrainConfig, epochs_run: int, stale: int) -> bool:
+    """The early-stopping rule after `epochs_run` epochs, `stale` of them in a row without
+    improvement."""
+    return epochs_run >= min(cfg.min_epochs, cfg.max_epochs) and stale >= cfg.patience
+
+
+def _log_stop(cfg, history, best, stale, stop_reason, log, warn) -> None:
+    n = len(history)
+    if stop_reason == "early_stopping":
+        log(
+            f"early stopping after epoch {n} of at most {cfg.max_epochs}: validation loss not "
+            f"improved by more than {cfg.min_delta:g} for {stale} epochs (patience "
+            f"{cfg.patience}); best epoch {best['epoch']}"
+        )
+    else:
+        warn(
+            f"stopped at max_epochs {cfg.max_epochs} before early stopping (validation loss "
+            f"improved {stale} epoch(s) before the end, patience {cfg.patience}; best epoch "
+            f"{best['epoch']}): the model may not have converged; raise training.max_epochs"
+        )
+
+
+def _make_scheduler(optimizer, cfg: TrainConfig):
+    """The learning-rate scheduler of `cfg.lr_schedule` (None for "none"); the floor is
+    min_learning_rate, or learning_rate when that is lower (a learning rate is never raised)."""
+    floor = min(cfg.min_learning_rate, cfg.learning_rate)
+    if cfg.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=cfg.lr_factor,
+            patience=cfg.lr_patience,
+            threshold=cfg.min_delta,
+            threshold_mode="abs",
+            min_lr=floor,
+        )
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cfg.max_epochs, eta_min=floor
+        )
+    return None
+
+
+def _step_schedule(run: _Run, cfg: TrainConfig, epoch: int, val_loss: float) -> None:
+    """After an epoch: the plateau scheduler watches the validation loss from min_epochs on;
+    cosine steps every epoch."""
+    if isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if epoch >= min(cfg.min_epochs, cfg.max_epochs):
+            run.scheduler.step(val_loss)
+    elif run.scheduler is not None:
+        run.scheduler.step()
 
 
 def _set_up(x, y, split: dict, cfg: TrainConfig, log) -> _Run:
@@ -349,6 +480,7 @@ def _set_up(x, y, split: dict, cfg: TrainConfig, log) -> _Run:
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
     )
+    scheduler = _make_scheduler(optimizer, cfg)
     precision = "fp32" if amp_dtype is None else f"autocast {str(amp_dtype).split('.')[-1]}"
     log(
         f"{cfg.architecture} ({count_parameters(model)} parameters) on {device} ({precision}), "
@@ -361,6 +493,7 @@ def _set_up(x, y, split: dict, cfg: TrainConfig, log) -> _Run:
         model=model,
         layout=layout,
         optimizer=optimizer,
+        scheduler=scheduler,
         scaler=scaler,
         shuffle_gen=shuffle_gen,
         flip_rng=flip_rng,
@@ -373,21 +506,27 @@ def _set_up(x, y, split: dict, cfg: TrainConfig, log) -> _Run:
     )
 
 
-def _resume(run: _Run, path: Path, identity: dict, epochs: int, log) -> tuple[list, dict | None]:
-    """(history, best epoch so far) of an interrupted run of this very config and data, its
-    model, optimizer, scaler and random states restored; ([], None) when there is none."""
+def _resume(
+    run: _Run, path: Path, identity: dict, max_epochs: int, log
+) -> tuple[list, dict | None, int]:
+    """(history, best epoch so far, epochs without improvement) of an interrupted run of this very
+    config and data, its model, optimizer, scheduler, scaler and random states restored;
+    ([], None, 0) when there is none."""
     state = read_resume(path, identity, log)
     if state is None:
-        return [], None
+        return [], None, 0
+    stale = state["epochs_without_improvement"]
     if state.get("finished"):
         log(f"{path.name}: this run finished after epoch {state['epoch']}; rewriting its outputs")
-        return state["history"], state["best"]
+        return state["history"], state["best"], stale
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None:
+        run.scheduler.load_state_dict(state["scheduler"])
     run.scaler.load_state_dict(state["scaler"])
     set_rng_states(state["rng"], run.shuffle_gen, run.flip_rng, run.device)
-    log(f"resumed from {path.name} after epoch {state['epoch']} of {epochs}")
-    return state["history"], state["best"]
+    log(f"resumed from {path.name} after epoch {state['epoch']} of at most {max_epochs}")
+    return state["history"], state["best"], stale
 
 
 def _train_epoch(run: _Run, cfg: TrainConfig) -> tuple[float, float]:
@@ -440,6 +579,8 @@ def _test_metrics(run: _Run, cfg: TrainConfig, best: dict, y_test, probs) -> dic
         best_epoch=best["epoch"],
         best_val_acc=best["val_acc"],
         best_val_loss=best["val_loss"],
+        max_epochs=cfg.max_epochs,
+        patience=cfg.patience,
         n_train=len(run.index["train"]),
         n_val=len(run.index["val"]),
         n_test=len(y_test),
@@ -509,7 +650,13 @@ def _check_inputs(x, y, split, cfg: TrainConfig):
                 f"split {name!r} overlaps an earlier split in {len(overlap)} index(es)"
             )
         seen |= set(idx.tolist())
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.threads < 1:
-        raise ValueError("epochs, batch_size and threads must all be >= 1")
+    if min(cfg.max_epochs, cfg.min_epochs, cfg.patience, cfg.batch_size, cfg.threads) < 1:
+        raise ValueError("max_epochs, min_epochs, patience, batch_size and threads must be >= 1")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {cfg.lr_schedule!r}"
+        )
+    if not 0.0 < cfg.lr_factor < 1.0 or cfg.lr_patience < 0 or cfg.min_delta < 0:
+        raise ValueError("lr_factor must be in (0, 1), lr_patience and min_delta >= 0")
     split = {name: idx.astype(np.int64) for name, idx in split.items()}
     return x, y.astype(np.int64), split

@@ -16,6 +16,13 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from darklens.evaluation.metrics import binary_auc, roc_curve  # noqa: E402
+from darklens.evaluation.sensitivity import (  # noqa: E402
+    BELOW_GRID,
+    CROSSED,
+    NOT_REACHED,
+    auc_metric,
+    axis_unit,
+)
 from darklens.evaluation.signal import SIGNAL_LABELS, accuracy_vs_signal  # noqa: E402
 from darklens.io.atomic import atomic_path  # noqa: E402
 from darklens.io.class_files import (  # noqa: E402
@@ -170,19 +177,40 @@ def build_training_curves(history_csvs):
         ("val_acc", "validation accuracy", "accuracy (fraction correct)"),
     )
     for colour, (model, runs) in zip(plt.cm.tab10.colors, sorted(by_model.items()), strict=False):
-        n_epochs = min(len(run["epoch"]) for run in runs)
-        epochs = runs[0]["epoch"][:n_epochs]
+        # early stopping ends seeds at different epochs: pad with NaN, average those still running
+        n_epochs = max(len(run["epoch"]) for run in runs)
+        epochs = np.arange(1, n_epochs + 1)
         for ax, (key, _, _) in zip(axes, panels, strict=True):
-            values = np.stack([run[key][:n_epochs] for run in runs])
-            ax.plot(epochs, values.mean(axis=0), color=colour, label=f"{model} ({len(runs)} seeds)")
-            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.2)
+            values = np.full((len(runs), n_epochs), np.nan)
+            for row, run in zip(values, runs, strict=True):
+                row[: len(run[key])] = run[key]
+            ax.plot(
+                epochs,
+                np.nanmean(values, axis=0),
+                color=colour,
+                label=f"{model} ({len(runs)} seeds)",
+            )
+            low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+            ax.fill_between(epochs, low, high, color=colour, alpha=0.2)
+            last = [len(run[key]) - 1 for run in runs]
+            ax.plot(
+                [e + 1 for e in last],
+                [run[key][e] for run, e in zip(runs, last, strict=True)],
+                "x",
+                color=colour,
+                ms=4,
+            )
     for ax, (_, label, unit) in zip(axes, panels, strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(unit)
         ax.set_title(label, fontsize=9)
     axes[2].axhline(1 / 3, color="grey", ls=":", label="chance (3 classes)")
     axes[2].legend(fontsize=7)
-    fig.suptitle("Training curves: mean over seeds, band = min..max", fontsize=10)
+    fig.suptitle(
+        "Training curves: mean over the seeds still training, band = min..max, x = a seed's last "
+        "epoch",
+        fontsize=9,
+    )
     return fig
 
 
@@ -385,85 +413,136 @@ def accuracy_vs_signal_figure(prediction_csvs, class_files, output, fit_files=No
     _save(build_accuracy_vs_signal(prediction_csvs, class_files, fit_files), output)
 
 
-def build_sensitivity(sensitivity_csv):
+def _seed_stats(rows, model, points, key):
+    """Per point: the mean and the sample standard deviation over seeds of a column (NaN / 0)."""
+    mean, std = [], []
+    for p in points:
+        values = [
+            float(r[key]) for r in rows if r["model"] == model and r["point"] == p and r[key] != ""
+        ]
+        mean.append(np.mean(values) if values else np.nan)
+        std.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+    return np.array(mean), np.array(std)
+
+
+def _x_axis(ax, x_values, log_ok: bool = True):
+    """Log x (positive values over at least a decade) or linear x; limits hold every value."""
+    low, high = float(np.min(x_values)), float(np.max(x_values))
+    if log_ok and low > 0 and high / low >= 10:
+        ax.set_xscale("log")
+        ax.set_xlim(low / 1.6, high * 1.6)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades labelled only
+    else:
+        pad = 0.08 * (high - low) or 0.5
+        ax.set_xlim(low - pad, high + pad)
+
+
+def _draw_thresholds(ax, thresholds, colours, level: float) -> None:
+    """Each model's threshold at the level line, with its interval (an open end drawn to the
+    axis edge); a threshold below / above the grid as an arrow head at the grid's end."""
+    x_lo, x_hi = ax.get_xlim()
+    for row in thresholds:
+        colour = colours.get(row["model"], "black")
+        if row["status"] not in (CROSSED, BELOW_GRID, NOT_REACHED):
+            continue
+        grid_min, grid_max = float(row["grid_min"]), float(row["grid_max"])
+        ends = []
+        for key in ("ci_low", "ci_high"):
+            status = row[f"{key}_status"]
+            ends.append(x_lo if status == BELOW_GRID else x_hi if status == NOT_REACHED else None)
+            ends[-1] = float(row[key]) if ends[-1] is None else ends[-1]
+        ax.plot(ends, [level, level], color=colour, lw=4, alpha=0.35, solid_capstyle="butt")
+        if row["status"] == CROSSED:
+            ax.plot([float(row["threshold"])], [level], marker="D", color=colour, ms=6, ls="")
+        else:
+            at, marker = (grid_min, "<") if row["status"] == BELOW_GRID else (grid_max, ">")
+            ax.plot([at], [level], marker=marker, color=colour, ms=8, ls="")
+
+
+def build_sensitivity(sensitivity_csv, threshold_csv=None):
     """The figure of `sensitivity_figure`, not saved."""
     rows = read_csv(sensitivity_csv)
+    thresholds = read_csv(threshold_csv) if threshold_csv else []
     parameter = rows[0]["parameter"]
+    metric = auc_metric(rows)
+    level = float(thresholds[0]["level"]) if thresholds else None
     points = list(dict.fromkeys(r["point"] for r in rows))
     labels = {r["point"]: r["value"] for r in rows}
     numeric = all(_is_number(labels[p]) for p in points)
-    x = {p: float(labels[p]) if numeric else i for i, p in enumerate(points)}
+    x = np.array([float(labels[p]) if numeric else i for i, p in enumerate(points)], float)
     focus = rows[0].get("class") or ""
-    panels = [("auc_macro_ovr", "macro AUC")]
-    if focus:
-        panels.append((f"auc_{focus}", f"AUC {focus} vs rest"))
-    width = max(1.6 * PANEL_IN, 0.75 * len(points) + 1.0)
-    fig, axes = _subplots(1, len(panels), width, 1.3 * PANEL_IN)
+    auc_label = f"AUC {focus} vs rest" if metric != "auc_macro_ovr" else "macro AUC"
+    signal = next((k for k in ("chi_refit_median", "chi_median") if rows[0].get(k)), None)
     models = list(dict.fromkeys(r["model"] for r in rows))
-    for ax, (key, label) in zip(axes[0], panels, strict=True):
-        shown = []
-        for colour, model in zip(plt.cm.tab10.colors, models, strict=False):
-            mean, std = [], []
-            for p in points:
-                values = [
-                    float(r[key])
-                    for r in rows
-                    if r["model"] == model and r["point"] == p and r[key] != ""
-                ]
-                mean.append(np.mean(values) if values else np.nan)
-                std.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+    colours = dict(zip(models, plt.cm.tab10.colors, strict=False))
+    width = max(1.6 * PANEL_IN, 0.75 * len(points) + 1.0)
+    fig, axes = _subplots(1, 2 if signal else 1, width, 1.3 * PANEL_IN)
+    stats = {m: _seed_stats(rows, m, points, metric) for m in models}
+    # every mean +- spread, chance (0.5), a perfect score and the threshold level stay inside
+    shown = [v for mean, std in stats.values() for v in (*(mean - std), *(mean + std))]
+    y_limits = _limits(shown, include=(0.5, 1.0, *([level] if level else [])), margin=0.04)
+    x_panels = [(axes[0][0], x, True)]
+    if signal:
+        chi = np.array([float(next(r for r in rows if r["point"] == p)[signal]) for p in points])
+        x_panels.append((axes[0][1], chi, False))
+    for ax, xs, is_sweep_axis in x_panels:
+        _x_axis(ax, xs, log_ok=numeric or not is_sweep_axis)
+        for model in models:
+            mean, std = stats[model]
+            order = np.argsort(xs)
             ax.errorbar(
-                [x[p] for p in points],
-                mean,
-                yerr=std,
+                xs[order],
+                mean[order],
+                yerr=std[order],
                 marker="o",
                 capsize=3,
-                color=colour,
-                label=model,
+                color=colours[model],
+                label=f"{model} (mean ± sd over seeds)",
             )
-            shown += [*(np.array(mean) - std), *(np.array(mean) + std)]
         ax.axhline(0.5, color="grey", ls="--", lw=1, label="chance")
-        low, high = min(x.values()), max(x.values())
-        if numeric and low > 0 and high / low >= 10:
-            ax.set_xscale("log")
-            ax.set_xlim(low / 1.5, high * 1.5)
-        else:
-            pad = 0.08 * (high - low) or 0.5
-            ax.set_xlim(low - pad, high + pad)
-        ticks = [f"{labels[p]}{_signal_note(rows, p)}" for p in points]
-        ax.set_xticks([x[p] for p in points], ticks, fontsize=7)
-        ax.minorticks_off()
-        chi_note = f"; in brackets the median substructure chi of {focus}" if focus else ""
-        if focus and any(r.get("chi_refit_median") for r in rows):
-            chi_note += " and what a smooth refit leaves of it (refit)"
-        ax.set_xlabel(_wrap(f"{parameter}{chi_note}", width, 8), fontsize=8)
-        ax.set_ylabel(f"{label} (0.5 = chance)")
-        # every mean +- std, chance (0.5) and a perfect score (1.0) stay inside the axes
-        ax.set_ylim(*_limits(shown, include=(0.5, 1.0), margin=0.04))
-        ax.legend(fontsize=7)
+        if level:
+            ax.axhline(level, color="black", ls=":", lw=1, label=f"AUC {level:g}")
+        ax.set_ylim(*y_limits)
+        ax.set_ylabel(f"{auc_label} (0.5 = chance)")
+    ax = axes[0][0]
+    ax.set_xticks(x, [labels[p] if not numeric else f"{float(labels[p]):.3g}" for p in points])
+    ax.tick_params(axis="x", labelsize=7)
+    ax.minorticks_off()
+    unit = axis_unit(parameter)
+    others = [s.split("=")[0] for s in (rows[0].get("settings") or "").split("; ")[1:]]
+    label = f"{parameter} ({unit})" if unit else f"{parameter} (as configured)"
+    if others:
+        label += f", set with {', '.join(others)}"
+    ax.set_xlabel(_wrap(label, width, 8), fontsize=8)
+    if thresholds and numeric:
+        _draw_thresholds(ax, thresholds, colours, level)
+        ax.plot([], [], marker="D", color="grey", ls="", label="threshold; band: its CI")
+    ax.legend(fontsize=6)
+    if signal:
+        ax = axes[0][1]
+        what = "substructure_chi_refit" if signal == "chi_refit_median" else "substructure_chi"
+        ax.set_xlabel(
+            _wrap(f"median {what} of the point's {focus} images (dimensionless)", width, 8),
+            fontsize=8,
+        )
     fig.suptitle(
-        _wrap("Sensitivity: where does substructure become detectable?", width * len(panels), 10),
+        _wrap(
+            "Sensitivity: where does substructure become detectable?",
+            width * len(x_panels),
+            10,
+        ),
         fontsize=10,
     )
     return fig
 
 
-def _signal_note(rows, point) -> str:
-    """The tick's signal line: median chi (and refit chi) of a point's swept class."""
-    row = next(r for r in rows if r["point"] == point)
-    if not row.get("chi_median"):
-        return ""
-    note = f"\n(chi {float(row['chi_median']):.1f}"
-    if row.get("chi_refit_median"):
-        note += f", refit {float(row['chi_refit_median']):.1f}"
-    return note + ")"
-
-
-def sensitivity_figure(sensitivity_csv, output) -> None:
-    """Macro AUC and the swept class's one-vs-rest AUC against the swept setting, per model
-    (mean over seeds, error bar = standard deviation); the swept class's median substructure
-    signal is written along the top axis."""
-    _save(build_sensitivity(sensitivity_csv), output)
+def sensitivity_figure(sensitivity_csv, output, threshold_csv=None) -> None:
+    """The swept class's one-vs-rest AUC (mean over seeds, error bar = standard deviation)
+    against the swept setting (log axis over a decade or more) and against the median
+    substructure signal of the swept class (substructure_chi_refit where fitted); with
+    `threshold_csv` (sensitivity_threshold.csv) the level line and each model's threshold with
+    its interval."""
+    _save(build_sensitivity(sensitivity_csv, threshold_csv), output)
 
 
 def _is_number(text: str) -> bool:

@@ -4,11 +4,15 @@ as tables and text (the numbers come from `evaluation.comparisons`).
 Inputs are the runs of `learning.train` (`runs/{model}/seed_{k}/predictions.csv` with its
 `metrics.json` alongside). Outputs:
 - `summary.csv`: a row per model, mean and sample standard deviation over seeds of accuracy, macro
-  and per-class one-vs-rest ROC AUC, per-class recall, the CDM <-> axion confusion rates and the
-  best (validation-selected) epoch, plus the model's architecture, channels, flips and size.
+  and per-class one-vs-rest ROC AUC, per-class recall, the CDM <-> axion confusion rates, the
+  best (validation-selected) epoch and the epochs run, the number of seeds that stopped at
+  max_epochs instead of early (`n_max_epochs`), plus the model's architecture, channels, flips
+  and size.
 - `comparisons.csv`: a row per paired comparison and metric (statistics.paired_bootstrap).
 - `summary.md` / `summary.html`: the same as readable tables, with a one-line verdict on the
-  headline comparison (`evaluation.comparison`, by default physics vs baseline), and, when shortcut
+  headline comparison (`evaluation.comparison`, by default physics vs baseline; judged by the
+  larger of the bootstrap's and the seed t-test's p, `statistics.conservative_p`, naming which),
+  a warning when seeds stopped at max_epochs, and, when shortcut
   controls are given (`controls/{control}/predictions.csv`, `learning.controls`), a "Shortcut
   controls" block: their AUCs beside the reference CNN's with bootstrap intervals, and a reading
   (near chance at macro AUC <= NEAR_CHANCE_AUC). summary.csv and comparisons.csv hold CNNs only.
@@ -30,9 +34,10 @@ from darklens.evaluation.comparisons import (
     load_runs,
     model_rows,
 )
+from darklens.evaluation.recovery import oracle_recovery
 from darklens.evaluation.statistics import Comparison
 from darklens.io.atomic import atomic_path
-from darklens.io.tables import write_csv
+from darklens.io.tables import read_csv, write_csv
 from darklens.learning.controls import CONTROLS
 
 METRIC_LABELS = {"accuracy": "accuracy", "auc_macro_ovr": "macro AUC"}
@@ -43,6 +48,12 @@ def fmt(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.{digits}f}"
+
+
+def fmt_signed(value, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.{digits}f}"
 
 
 def fmt_mean_std(row: dict, key: str, digits: int = 3) -> str:
@@ -71,8 +82,25 @@ def _seeds_text(n: int) -> str:
 
 
 def p_text(c: Comparison) -> str:
-    text = fmt_p_bootstrap(c)
+    """The p-value a comparison is judged by (the larger of bootstrap and seed t-test)."""
+    text = fmt_p_bootstrap(c) if c.p_source == "bootstrap" else fmt_p(c.p_value)
     return f"p {text}" if text.startswith("≤") else f"p = {text}"
+
+
+def p_source_text(c: Comparison) -> str:
+    """Where the p of `p_text` comes from: the larger of the two p-values, naming which."""
+    boot = fmt_p_bootstrap(c)
+    boot = f"p {boot}" if boot.startswith("≤") else f"p = {boot}"
+    if c.p_seed_t_test is None:
+        return (
+            f"the crossed bootstrap's ({boot}; no paired t-test: fewer than 2 seeds or "
+            "identical per-seed differences)"
+        )
+    which = "the t-test's" if c.p_source == "seed t-test" else "the bootstrap's"
+    return (
+        f"the larger of the crossed bootstrap's ({boot}) and the paired t-test's over "
+        f"{_seeds_text(c.n_seeds)} (p = {fmt_p(c.p_seed_t_test)}): {which}"
+    )
 
 
 def fmt_effect(c: Comparison) -> str:
@@ -83,17 +111,16 @@ def verdict(c_auc: Comparison, c_acc: Comparison | None) -> str:
     """One plain sentence on the headline comparison."""
     alpha = 1.0 - c_auc.confidence
     level = f"{100 * c_auc.confidence:.0f}%"
-    if c_auc.p_bootstrap < alpha and c_auc.effect > 0:
+    if c_auc.p_value < alpha and c_auc.effect > 0:
         outcome = f"**{c_auc.model} beats {c_auc.reference}**"
-    elif c_auc.p_bootstrap < alpha and c_auc.effect < 0:
+    elif c_auc.p_value < alpha and c_auc.effect < 0:
         outcome = f"**{c_auc.model} is worse than {c_auc.reference}**"
     else:
         outcome = f"**no significant difference between {c_auc.model} and {c_auc.reference}**"
     text = (
         f"Headline: {outcome} in macro AUC at the {100 * alpha:.0f}% level: difference "
-        f"{c_auc.effect:+.4f} ({level} CI {c_auc.ci_low:+.4f} to {c_auc.ci_high:+.4f}, "
-        f"bootstrap {p_text(c_auc)}; paired t-test over {_seeds_text(c_auc.n_seeds)} "
-        f"p = {fmt_p(c_auc.p_seed_t_test)}; better on {c_auc.seeds_better} of "
+        f"{c_auc.effect:+.4f} ({level} CI {c_auc.ci_low:+.4f} to {c_auc.ci_high:+.4f}; "
+        f"{p_text(c_auc)}, {p_source_text(c_auc)}; better on {c_auc.seeds_better} of "
         f"{_seeds_text(c_auc.n_seeds)})"
     )
     if c_acc is not None:
@@ -112,10 +139,32 @@ def _headline_blocks(by_pair: dict, headline) -> list[tuple]:
     return [("p", verdict(head_auc[1], head_acc[1] if head_acc else None))]
 
 
+def _recovery_blocks(recovery: dict | None) -> list[tuple]:
+    """One paragraph: how much of the oracle's macro-AUC gain the headline model recovers."""
+    if recovery is None:
+        return []
+    r = recovery
+    gains = (
+        f"{r['model']} gains {fmt_signed(r['gain_model'])} macro AUC over {r['reference']}; the "
+        f"upper bound {r['oracle']} (the residual from the TRUE smooth model, which real data "
+        f"does not have) gains {fmt_signed(r['gain_oracle'])} "
+        f"[{fmt_signed(r['gain_oracle_low'])}, {fmt_signed(r['gain_oracle_high'])}]"
+    )
+    if np.isnan(r["fraction"]):
+        reading = "the oracle's gain is not clearly above zero, so no recovered fraction is defined"
+    else:
+        reading = (
+            f"**{r['model']} recovers {fmt(r['fraction'], 2)} "
+            f"[{fmt(r['fraction_low'], 2)}, {fmt(r['fraction_high'], 2)}] of the oracle's gain**"
+        )
+    seeds = f"{r['n_seeds']} shared seeds, crossed bootstrap over seeds and test images"
+    return [("p", f"Oracle recovery: {gains}; {reading} ({seeds}).")]
+
+
 def _models_blocks(rows, class_names) -> list[tuple]:
     header = ["model", "architecture", "channels", "flips", "parameters", "seeds", "accuracy"]
     header += ["macro AUC", *[f"AUC {c}" for c in class_names], "cdm→axion", "axion→cdm"]
-    header += ["best epoch"]
+    header += ["best epoch", "epochs run", "stopped at max_epochs"]
     table = [
         [
             row["model"],
@@ -130,47 +179,76 @@ def _models_blocks(rows, class_names) -> list[tuple]:
             fmt_mean_std(row, "cdm_to_axion"),
             fmt_mean_std(row, "axion_to_cdm"),
             fmt_mean_std(row, "best_epoch", 1),
+            fmt_mean_std(row, "epochs_run", 1),
+            f"{row['n_max_epochs']}/{row['n_seeds']}",
         ]
         for row in rows
     ]
     return [
         ("h2", "Models (test set, mean ± standard deviation over seeds)"),
         ("table", header, table),
+        *[("p", line) for line in stopping_lines(rows)],
     ]
 
 
-def _ablation_cell(row: dict | None, model: str | None) -> str:
+def stopping_lines(rows) -> list[str]:
+    """Where and why training stopped: the rule, and a warning naming the models with seeds that
+    reached max_epochs before early stopping (they may not have converged)."""
+    lines = [
+        "Best epoch: the epoch of lowest validation loss, whose checkpoint is kept; training "
+        "stops early once the validation loss has not improved for `training.early_stopping."
+        "patience` epochs, else at `training.max_epochs`."
+    ]
+    hit = [r for r in rows if r.get("n_max_epochs")]
+    if hit:
+        named = ", ".join(f"{r['model']} ({r['n_max_epochs']} of {r['n_seeds']})" for r in hit)
+        lines.append(
+            f"**Warning: seeds stopped at max_epochs before early stopping**: {named}; their "
+            "validation loss was still improving, so these models may be under-trained "
+            "(raise `training.max_epochs`)."
+        )
+    return lines
+
+
+def _ablation_cell(row: dict | None, model: str | None, effect=None) -> str:
     if not row:
         return "—"
-    return f"{model}: {fmt_mean_std(row, 'auc_macro_ovr')}; {fmt_mean_std(row, 'accuracy')}"
+    text = f"{model}: {fmt_mean_std(row, 'auc_macro_ovr')}; {fmt_mean_std(row, 'accuracy')}"
+    if effect:
+        text += f"; vs image {fmt_effect(effect[1])}, {p_text(effect[1])}"
+    return text
 
 
 def _ablation_blocks(rows, by_pair: dict, specs: dict) -> list[tuple]:
     grid, columns = ablation_grid(specs)
-    if not any(all(c in cells for c in columns) for cells in grid.values()):
+    if len(columns) < 2 or not any("image" in cells and len(cells) > 1 for cells in grid.values()):
         return []
     by_model = {r["model"]: r for r in rows}
     table = []
     for row_label, cells in grid.items():
         line = [row_label]
-        line += [_ablation_cell(by_model.get(cells.get(c)), cells.get(c)) for c in columns]
-        effect = by_pair.get((cells.get(columns[1]), cells.get(columns[0]), "auc_macro_ovr"))
-        line.append(f"{fmt_effect(effect[1])}, {p_text(effect[1])}" if effect else "—")
+        for column in columns:
+            model = cells.get(column)
+            effect = by_pair.get((model, cells.get("image"), "auc_macro_ovr"))
+            line.append(_ablation_cell(by_model.get(model), model, effect))
         table.append(line)
     return [
         ("h2", "Ablation: architecture × input channels (macro AUC; accuracy)"),
-        ("table", ["architecture", *columns, "residual effect on macro AUC"], table),
+        ("table", ["architecture", *columns], table),
         (
             "p",
-            "Residual effect: paired difference (image + residual) − (image) within a row; "
-            "architecture effects are listed below as `architecture effect`.",
+            "Each cell: the model, its macro AUC and accuracy (mean ± sd over seeds) and, beside "
+            "the image column, the channel effect: the paired macro-AUC difference against the "
+            "image-only model of the same row [CI] and its p-value (the larger of the bootstrap's "
+            "and the seed t-test's). Architecture effects are listed below as "
+            "`architecture effect`.",
         ),
     ]
 
 
 def _comparison_blocks(comparisons) -> list[tuple]:
     header = ["kind", "model", "reference", "metric", "difference [CI]", "p bootstrap"]
-    header += ["p t-test (seeds)", "seeds better"]
+    header += ["p t-test (seeds)", "p (larger)", "seeds better"]
     table = [
         [
             kind,
@@ -180,6 +258,7 @@ def _comparison_blocks(comparisons) -> list[tuple]:
             fmt_effect(c),
             fmt_p_bootstrap(c),
             fmt_p(c.p_seed_t_test),
+            p_text(c).removeprefix("p = ").removeprefix("p "),
             f"{c.seeds_better}/{c.n_seeds}",
         ]
         for kind, c in comparisons
@@ -196,7 +275,10 @@ def _comparison_blocks(comparisons) -> list[tuple]:
                 f"Difference: mean over seeds on the full test set; CI: {100 * c.confidence:.0f}% "
                 f"percentile interval of a crossed paired bootstrap ({c.n_bootstrap} replicates "
                 "resampling test images and seeds); p bootstrap: two-sided, from the same "
-                "replicates; p t-test: paired t-test of the per-seed metrics. Only the headline "
+                "replicates; p t-test: paired t-test of the per-seed metrics; p (larger): the "
+                "larger of the two, by which every comparison is judged (with few seeds the "
+                "bootstrap rejects a true null too often; the t-test keeps its level). Only the "
+                "headline "
                 "comparison is pre-specified; the others are exploratory (no multiplicity "
                 "correction).",
             )
@@ -268,8 +350,44 @@ def _controls_blocks(control_rows, class_names) -> list[tuple]:
     ]
 
 
+def _sensitivity_blocks(threshold_rows) -> list[tuple]:
+    """The sweep's sensitivity threshold per model (results/sweep/sensitivity_threshold.csv)."""
+    if not threshold_rows:
+        return []
+    first = threshold_rows[0]
+    unit = f" ({first['unit']})" if first.get("unit") else ""
+    level = f"{100 * float(first['confidence']):.0f}%" if first.get("confidence") else ""
+    return [
+        (
+            "h2",
+            f"Sensitivity: lowest {first['parameter']}{unit} at which "
+            f"{first['metric']} reaches {first['level']}",
+        ),
+        (
+            "table",
+            ["model", f"threshold [{level} CI]"],
+            [[r["model"], r["reading"]] for r in threshold_rows],
+        ),
+        (
+            "p",
+            f"Seed-mean {first['metric']} over {first['n_points']} sweep points "
+            f"({first['seeds_per_point']} seed(s) each), {first['interpolation']} interpolation "
+            "between the bracketing points; interval: percentile bootstrap over each point's seeds "
+            f"({first['n_bootstrap']} replicates). Figure: results/figures/sensitivity.png.",
+        ),
+    ]
+
+
 def build_blocks(
-    rows, comparisons, specs, headline, class_names, description: str, control_rows=()
+    rows,
+    comparisons,
+    specs,
+    headline,
+    class_names,
+    description: str,
+    control_rows=(),
+    threshold_rows=(),
+    recovery: dict | None = None,
 ) -> list[tuple]:
     """The summary as blocks: ("h1"|"h2"|"p", text) and ("table", header, rows)."""
     by_pair = {(c.model, c.reference, c.metric): (kind, c) for kind, c in comparisons}
@@ -277,10 +395,12 @@ def build_blocks(
         ("h1", "darklens results summary"),
         ("p", description),
         *_headline_blocks(by_pair, headline),
+        *_recovery_blocks(recovery),
         *_models_blocks(rows, class_names),
         *_controls_blocks(control_rows, class_names),
         *_ablation_blocks(rows, by_pair, specs),
         *_comparison_blocks(comparisons),
+        *_sensitivity_blocks(threshold_rows),
     ]
 
 
@@ -333,9 +453,14 @@ def render_html(blocks) -> str:
     )
 
 
-def training_description(epochs: int) -> str:
-    """The sentence on training in the summary's description ("" when `epochs` is 0)."""
-    return f"{epochs} epochs, checkpoint chosen on validation accuracy." if epochs else ""
+def training_description(max_epochs: int) -> str:
+    """The sentence on training in the summary's description ("" when `max_epochs` is 0)."""
+    if not max_epochs:
+        return ""
+    return (
+        f"Training: at most {max_epochs} epochs with early stopping on the validation loss; the "
+        "checkpoint kept is the epoch of lowest validation loss."
+    )
 
 
 def describe_test_set(runs: dict) -> str:
@@ -355,7 +480,8 @@ def comparison_lines(comparisons) -> list[str]:
     """One log line per comparison: kind, model - reference, metric, effect [CI] and p."""
     lines = []
     for kind, c in comparisons:
-        effect = f"{c.effect:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p = {c.p_bootstrap:.3g}"
+        effect = f"{c.effect:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], p = {c.p_value:.3g}"
+        effect += f" ({c.p_source})"
         lines.append(f"{kind}: {c.model} - {c.reference} {c.metric} = {effect}")
     return lines
 
@@ -368,11 +494,13 @@ def summarize(
     outputs: dict,
     description: str = "",
     control_paths=(),
+    sensitivity_path=None,
 ) -> list[tuple[str, Comparison]]:
     """Write summary.csv, comparisons.csv, summary.md and summary.html (keys of `outputs`:
     "csv", "comparisons", "md", "html"). `evaluation` holds comparison, bootstrap_samples and
     confidence (config section `evaluation`); `seed` seeds the bootstrap. `control_paths`:
-    `controls/{control}/predictions.csv` of shortcut controls (a block in md and html only)."""
+    `controls/{control}/predictions.csv` of shortcut controls (a block in md and html only);
+    `sensitivity_path`: the sweep's sensitivity_threshold.csv (a block in md and html only)."""
     runs = load_runs(prediction_paths)
     headline = tuple(evaluation["comparison"])
     for model in headline:
@@ -400,7 +528,20 @@ def summarize(
         evaluation["confidence"],
         seed,
     )
-    blocks = build_blocks(rows, comparisons, specs, headline, names, text, controls)
+    thresholds = read_csv(sensitivity_path) if sensitivity_path else ()
+    recovery = None
+    if evaluation.get("oracle") in specs:
+        recovery = oracle_recovery(
+            runs,
+            *headline,
+            evaluation["oracle"],
+            n_bootstrap=evaluation["bootstrap_samples"],
+            confidence=evaluation["confidence"],
+            seed=seed,
+        )
+    blocks = build_blocks(
+        rows, comparisons, specs, headline, names, text, controls, thresholds, recovery
+    )
     with atomic_path(outputs["md"]) as tmp:
         tmp.write_text(render_markdown(blocks))
     with atomic_path(outputs["html"]) as tmp:

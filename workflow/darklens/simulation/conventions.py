@@ -21,10 +21,14 @@ from darklens.physics.cosmology import (
 )
 from darklens.physics.instrument import PSF_TRUNCATION_SIGMA, gaussian_psf_kernel, load_psf_kernel
 from darklens.simulation.render import MACRO_TOLERANCE_ARCSEC
-from darklens.simulation.substructure import GRID_TOLERANCE_ARCSEC, MASS_COMPENSATION_MODES
+from darklens.simulation.substructure import (
+    GRID_TOLERANCE_ARCSEC,
+    MASS_COMPENSATION_MODES,
+    VORTEX_COMPENSATION_DISKS,
+)
 
 #: Version of the `conventions` attribute's layout (`file_conventions`).
-CONVENTIONS_VERSION = 1
+CONVENTIONS_VERSION = 2  # 2: /compensation_disks (several disks per image)
 #: A pixelated PSF kernel is stored in `conventions` when it has at most this many entries (an
 #: HDF5 attribute holds < 64 KiB); a larger one is named by its file and sha256 only.
 MAX_STORED_KERNEL_ENTRIES = 1600
@@ -236,13 +240,25 @@ def _compensation_conventions(class_settings: dict) -> dict:
     mode = class_settings.get("mass_compensation", MASS_COMPENSATION_MODES[0])
     return {
         "mode": mode,
-        "profile": "uniform disk of convergence params/compensation_kappa (<= 0; 0 = no "
-        "disk) within r <= params/compensation_radius_arcsec = R of (params/"
-        "compensation_center_x_arcsec, _y_arcsec), 0 outside: deflection kappa (dx, dy) "
-        "inside, kappa R^2 (dx, dy) / r^2 outside; part of the substructure",
-        "lenstronomy": "no exact equivalent: CONVERGENCE(kappa, ra_0, dec_0) inside R, "
-        "minus POINT_MASS(theta_E = R sqrt(|kappa|)) outside; or ElliSLICE(a = R (1 + "
-        "1e-7), b = R, psi = 0, sigma_0 = kappa), the same to ~1e-7",
+        "meaning": "sheet: negative convergence following the ensemble's mean density of the "
+        "class's substructure, so its mean enclosed mass is no_sub's: cdm one uniform disk "
+        "over radius_arcsec; an axion vortex VORTEX_COMPENSATION_DISKS = "
+        f"{VORTEX_COMPENSATION_DISKS} concentric disks removing the mean enclosed mass of a "
+        "line centred uniformly within radius_arcsec, randomly oriented, at every disk "
+        "radius (darklens.simulation.substructure.vortex_enclosed_fraction); none: nothing",
+        "rows": "image k's disks are rows offset[k]:offset[k+1] of /compensation_disks "
+        "(/compensation_disks/offset): 0 rows = no compensation, 1 for cdm, "
+        f"{VORTEX_COMPENSATION_DISKS} for a vortex",
+        "profile": "each row a uniform disk of convergence compensation_disks/kappa (either "
+        "sign; their sum over an image is params/compensation_kappa, the convergence at the "
+        "centre, < 0) within r <= compensation_disks/radius_arcsec = R (the largest is "
+        "params/compensation_radius_arcsec) of (params/compensation_center_x_arcsec, "
+        "_y_arcsec), 0 outside: deflection kappa (dx, dy) inside, kappa R^2 (dx, dy) / r^2 "
+        "outside; summed over the rows; part of the substructure; total mass "
+        "-params/compensation_mass_msun",
+        "lenstronomy": "no exact equivalent: per row CONVERGENCE(kappa, ra_0, dec_0) inside R "
+        "plus POINT_MASS of mass pi kappa R^2 outside; or ElliSLICE(a = R (1 + 1e-7), b = R, "
+        "psi = 0, sigma_0 = kappa), the same to ~1e-7",
     }
 
 
@@ -251,6 +267,10 @@ def _noise_conventions(instrument: dict) -> dict:
         "noise": "noisy = Poisson(max(model, 0) exposure_time_s) / exposure_time_s + "
         "Normal(0, background_rms) [counts/s per pixel], drawn last from the image's "
         "generator; var = max(model, 0) / exposure_time_s + background_rms^2",
+        "smooth_model": "/smooth_model (N, H, W) float32 [counts/s per pixel]: each image's "
+        "noiseless model without substructure (and without its compensation), the same "
+        "rendering as /images before substructure and noise; for no_sub the noiseless image. "
+        "The truth behind the oracle_residual channel (docs/features.md)",
         "exposure_time_s": float(instrument["exposure_time_s"]),
         "background_rms": float(instrument["background_rms"]),
     }

@@ -45,23 +45,49 @@ def image_model(
     )
 
 
-def lens_names(population) -> list[str]:
+def lens_names(population, compensation=None) -> list[str]:
     """lenstronomy's lens model list: SIE, SHEAR, then one entry per population member
-    (``population``: None or (profile class, parameter arrays))."""
+    (``population``: None or (profile class, parameter arrays)), then one ``ElliSLICE`` per disk
+    of a mass compensation (None, a `UniformDisk` or `ConcentricDisks`)."""
     names = ["SIE", "SHEAR"]
     if population is not None:
         profile, members = population
         names += [profile.lenstronomy_name] * len(members["center_x"])
-    return names
+    return names + ["ElliSLICE"] * len(_disks(compensation))
 
 
-def render(model, params: ImageParameters, population):
-    """The noiseless image [counts/s per pixel] of ``model`` (from `image_model`) for darklens's
-    parameters and population (None or (profile class, parameter arrays))."""
+def _disks(compensation) -> tuple:
+    if compensation is None:
+        return ()
+    return getattr(compensation, "disks", (compensation,))
+
+
+def compensation_kwargs(compensation) -> list[dict]:
+    """lenstronomy keywords of a compensation's disks: lenstronomy 1.14.2 has no circular
+    uniform disk, and ``ElliSLICE`` with a = r_trunc (1 + 1e-7), b = r_trunc is the same disk to
+    ~1e-7 (its map is linear in sigma_0, so a negative kappa works)."""
+    return [
+        {
+            "a": float(disk.r_trunc) * (1 + 1e-7),
+            "b": float(disk.r_trunc),
+            "psi": 0.0,
+            "sigma_0": float(disk.kappa),
+            "center_x": float(disk.center_x),
+            "center_y": float(disk.center_y),
+        }
+        for disk in _disks(compensation)
+    ]
+
+
+def render(model, params: ImageParameters, population, compensation=None):
+    """The noiseless image [counts/s per pixel] of ``model`` (from `image_model`, whose lens
+    names are ``lens_names(population, compensation)``) for darklens's parameters, population
+    (None or (profile class, parameter arrays)) and mass compensation (None or its disks)."""
     kwargs = [params.lens, {**params.shear, "ra_0": 0.0, "dec_0": 0.0}]
     if population is not None:
         _, members = population
         size = len(members["center_x"])
         kwargs += [{k: float(v[i]) for k, v in members.items()} for i in range(size)]
+    kwargs += compensation_kwargs(compensation)
     light = [params.lens_light] if params.lens_light else None
     return model.image(kwargs, [params.source], kwargs_lens_light=light)

@@ -9,7 +9,7 @@ without it in one pass: the macro deflection (SIE + shear: interpolated from the
 within MACRO_TOLERANCE_ARCSEC, exact near the SIE centre; `ray_deflections`) and the
 substructure's far field are interpolated together, the substructure's near fields added
 (within `GRID_TOLERANCE_ARCSEC` of the exact sum, `Substructure.ray_field`), with the
-mass-compensation disk (exact at every ray; part of the substructure), and the two source
+mass-compensation disk(s) (exact at every ray; part of the substructure), and the two source
 evaluations, binnings and PSF convolutions run as one stacked array. `substructure_chi`
 compares the two: the image with substructure and its compensating disk against the image with
 neither.
@@ -77,6 +77,8 @@ UNITS = {
     "compensation_center_x_arcsec": "arcsec",
     "compensation_center_y_arcsec": "arcsec",
     "compensation_mass_msun": "Msun",
+    "compensation_disks/kappa": "dimensionless",
+    "compensation_disks/radius_arcsec": "arcsec",
     "subhalos/mass_msun": "Msun",
     "subhalos/x_arcsec": "arcsec",
     "subhalos/y_arcsec": "arcsec",

@@ -32,6 +32,7 @@ from darklens.simulation.render import (
 )
 from darklens.simulation.substructure import (
     SUBSTRUCTURE_MODELS,
+    compensation_disks,
 )
 
 
@@ -64,8 +65,12 @@ def simulate_shard(
     common: the simulation config without `classes` (preset, instrument, lens, source,
     lens_light, counts); the preset is applied here (`darklens.simulation.presets.resolve`).
     class_settings: `simulation.classes[class_name]`.
-    Returns {"images": float32 (n, N, N), "params": {name: (n,) array},
-    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "image_index": (n,),
+    Returns {"images": float32 (n, N, N), "smooth_model": float32 (n, N, N) (each image's
+    noiseless model without substructure, counts/s per pixel; for no_sub the noiseless image),
+    "params": {name: (n,) array},
+    "subhalos": {name: flat array}, "subhalo_offsets": (n+1,) int64, "compensation_disks":
+    {"kappa", "radius_arcsec"} flat per-disk arrays (`substructure.compensation_disks`),
+    "compensation_offsets": (n+1,) int64, "image_index": (n,),
     "resolved": {"simulation": resolved common, "class_settings": resolved class settings}}.
     Memory: the images of the shard plus one image's working arrays.
     """
@@ -77,15 +82,18 @@ def simulate_shard(
     rays = instrument.ray_grid()
     n_pix = instrument.n_pix
     images = np.empty((len(indices), n_pix, n_pix), dtype=np.float32)
-    records, subhalo_lists = [], []
+    smooth = np.empty_like(images)  # the true noiseless smooth models (oracle_residual's truth)
+    records, subhalo_lists, disk_lists = [], [], []
     for row, k in enumerate(indices):
         image = simulate_image_details(
             instrument, common, class_name, class_settings, image_rng(seed, class_name, k), rays
         )
         images[row] = image.noisy
+        smooth[row] = image.smooth
         records.append(image.record)
         subhalo_lists.append(image.substructure.subhalos)
-    if not np.all(np.isfinite(images)):
+        disk_lists.append(compensation_disks(image.substructure.compensation))
+    if not (np.all(np.isfinite(images)) and np.all(np.isfinite(smooth))):
         raise FloatingPointError(f"{class_name} shard {shard}: the simulator produced NaN or inf")
     params = {key: np.array([r[key] for r in records]) for key in records[0]}
     counts = np.array([len(s["mass_msun"]) for s in subhalo_lists], dtype=np.int64)
@@ -95,9 +103,16 @@ def simulate_shard(
     }
     return {
         "images": images,
+        "smooth_model": smooth,
         "params": params,
         "subhalos": subhalos,
         "subhalo_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "compensation_disks": {
+            key: np.concatenate([d[key] for d in disk_lists]) for key in ("kappa", "radius_arcsec")
+        },
+        "compensation_offsets": np.cumsum(
+            [0] + [len(d["kappa"]) for d in disk_lists], dtype=np.int64
+        ),
         "image_index": np.asarray(indices, dtype=np.int64),
         "resolved": {"simulation": common, "class_settings": class_settings},
     }
@@ -156,7 +171,7 @@ def write_shard(
         "shard": shard,
         "config": {"simulation": common, "class_settings": class_settings},
         "resolved_config": data["resolved"],
-        "units": UNITS,
+        "units": {**UNITS, "smooth_model": "counts/s per pixel"},
         "snr_definition": SNR_DEFINITION,
         "seed_derivation": SEED_DERIVATION,
         "conventions": file_conventions(

@@ -15,6 +15,9 @@ placed in the disk (mass compensation, docs/physics.md). lenstronomy 1.14.2 has 
 uniform disk (its ``ElliSLICE``, a uniform ellipse, divides by a^2 - b^2 and fails for a = b);
 ``tests/test_profile_uniform_disk.py`` checks it against ``CONVERGENCE`` inside,
 ``POINT_MASS`` outside and a nearly circular ``ElliSLICE`` everywhere.
+
+``ConcentricDisks`` sums several uniform disks about one centre: a stepwise radial convergence
+profile (the profile-matched compensation of an axion vortex, darklens.simulation.substructure).
 """
 
 from __future__ import annotations
@@ -89,3 +92,45 @@ class UniformDisk(RadialProfile):
         Unit: arcsec^2.
         """
         return np.pi * self.kappa * np.square(clamp_radius(self.r_trunc))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ConcentricDisks:
+    """A sum of `UniformDisk`s about one centre: a stepwise radial convergence profile.
+
+    Attributes:
+        disks: the disks (tuple of `UniformDisk`, one centre); the convergence at R is the sum
+            of the kappa of the disks with r_trunc >= R, the deflection the sum of theirs.
+    """
+
+    disks: tuple
+
+    @property
+    def kappa(self) -> float:
+        """Convergence at the centre (the sum of the disks' kappa). Unit: dimensionless."""
+        return float(sum(float(disk.kappa) for disk in self.disks))
+
+    @property
+    def r_trunc(self) -> float:
+        """Outer radius (the largest disk's). Unit: arcsec."""
+        return float(max(float(disk.r_trunc) for disk in self.disks))
+
+    def deflection(self, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Summed deflection (alpha_x, alpha_y) at (x, y) in arcsec. Unit: arcsec."""
+        alpha_x, alpha_y = 0.0, 0.0
+        for disk in self.disks:
+            dx, dy = disk.deflection(x, y)
+            alpha_x, alpha_y = alpha_x + dx, alpha_y + dy
+        return alpha_x, alpha_y
+
+    def convergence(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Summed convergence at (x, y) in arcsec. Unit: dimensionless."""
+        return sum(disk.convergence(x, y) for disk in self.disks)
+
+    def potential(self, x: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Summed lensing potential at (x, y) in arcsec (0 at the centre). Unit: arcsec^2."""
+        return sum(disk.potential(x, y) for disk in self.disks)
+
+    def mass(self) -> FloatArray:
+        """Total convergence mass (times Sigma_crit: Msun). Unit: arcsec^2."""
+        return sum(disk.mass() for disk in self.disks)
