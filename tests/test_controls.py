@@ -61,11 +61,11 @@ def write_class(path, name, images, params=None):
     write_image_file(path, data, {"class_name": name, "seed": 0})
 
 
-def write_fit(path, name, params, size=SIZE):
+def write_fit(path, name, params, size=SIZE, chi2_reduced=None):
     n = len(next(iter(params.values())))
     fit = {
         "chi2": np.ones(n),
-        "chi2_reduced": np.ones(n),
+        "chi2_reduced": np.ones(n) if chi2_reduced is None else chi2_reduced,
         "model": np.zeros((n, size, size), dtype=np.float32),
         "converged": np.ones(n, dtype=bool),
         "reason": [""] * n,
@@ -182,3 +182,19 @@ def test_a_fit_file_of_another_class_is_refused(tmp_path):
     images, fits, split_path, _ = data_set(tmp_path, radii=None)
     with pytest.raises(DataError, match="holds the fit of"):
         train_control("nuisance", images, split_path, tmp_path / "o", fits[::-1], log=print)
+
+
+def test_fit_chi2_control_reads_the_fits_goodness_and_detects_a_worse_fit(tmp_path):
+    """Classes whose smooth-lens fits leave more residual (cdm, axion) than no_sub's (chi2 ~ 1)."""
+    images, fits, split_path, _ = data_set(tmp_path, radii=None)
+    rng = np.random.default_rng(4)
+    for k, (name, path) in enumerate(zip(CLASS_NAMES, fits, strict=True)):
+        params = {p: rng.normal(size=N_PER_CLASS) for p in ("theta_E", "e1", "gamma1")}
+        chi2 = np.exp(rng.normal(np.log(1.0 + 0.6 * k), 0.1, N_PER_CLASS))  # 1, 1.6, 2.2
+        write_fit(path, name, params, chi2_reduced=chi2)
+    out = tmp_path / "controls" / "fit_chi2"
+    metrics = train_control("fit_chi2", images, split_path, out, fits, log=lambda _: None)
+    assert metrics["features"] == ["log10_chi2_reduced"]
+    assert metrics["auc_no_sub"] > 0.95 and metrics["auc_macro_ovr"] > 0.9
+    with pytest.raises(ValueError, match="the fit_chi2 control needs one fit file per class"):
+        train_control("fit_chi2", images, split_path, out, fits[:2], log=lambda _: None)

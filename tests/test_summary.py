@@ -175,14 +175,19 @@ def test_shortcut_controls_block_beside_the_reference_cnn(summary, tmp_path):
     _, outputs, _, _, paths = summary
     controls = [write_control(tmp_path, "radial_profile", 0.0)]
     controls.append(write_control(tmp_path, "nuisance", 4.0))
+    controls.append(write_control(tmp_path, "fit_chi2", 2.0))
     again = {k: tmp_path / f"ctl.{k}" for k in outputs}
     summarize(paths, SPECS, EVALUATION, 5, again, "Toy runs.", controls)
     text = again["md"].read_text()
     assert "## Shortcut controls" in text and "Shortcut controls" not in outputs["md"].read_text()
     assert "| baseline (CNN) | image | 3 seeds |" in text
+    assert "| physics (CNN) | image + residual | 3 seeds |" in text  # the headline model's row
+    assert "| baseline − control, macro AUC [CI] | physics − control, macro AUC [CI] |" in text
     assert "`radial_profile`: near chance (macro AUC " in text
     assert "`nuisance`: **above chance** (macro AUC " in text
     assert "<b>above chance</b>" in again["html"].read_text()
+    assert "`fit_chi2` (the chi² test of the smooth-lens fit" in text
+    assert "; the headline model minus this test: " in text
     for key in ("csv", "comparisons"):  # the CNNs' tables are unchanged by controls
         assert again[key].read_text() == outputs[key].read_text()
     assert text.index("## Models") < text.index("## Shortcut controls") < text.index("## Ablation")

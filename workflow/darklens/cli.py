@@ -464,10 +464,12 @@ def _add_evaluation_commands(sub) -> None:
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("control", help="a shortcut control: logistic regression on the split")
-    p.add_argument("--control", required=True, choices=["radial_profile", "nuisance"])
+    p.add_argument("--control", required=True, choices=["radial_profile", "nuisance", "fit_chi2"])
     p.add_argument("--split", required=True)
     p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
-    p.add_argument("--fits", nargs="*", default=None, help="fit files, same order (nuisance)")
+    p.add_argument(
+        "--fits", nargs="*", default=None, help="fit files, same order (nuisance, fit_chi2)"
+    )
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_control)
 

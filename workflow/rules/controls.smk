@@ -1,6 +1,6 @@
 # Shortcut controls (darklens.learning.controls, docs/evaluation.md): a logistic regression on
 # simple features of each image, trained on the runs' split, for each control in
-# evaluation.controls (`nuisance` only where there are fits). Deterministic: no seed. The C grid
+# evaluation.controls (`nuisance` and `fit_chi2` only where there are fits). Deterministic: no seed. The C grid
 # is the code's; no config setting changes the numbers, so params carry only the fit files.
 
 
@@ -15,7 +15,7 @@ rule train_control:
     benchmark:
         "logs/benchmark/train_control/{control}.tsv"
     wildcard_constraints:
-        control="radial_profile|nuisance",
+        control="radial_profile|nuisance|fit_chi2",
     conda:
         "../../envs/darklens.yaml"
     threads: 1

@@ -96,8 +96,10 @@ def fits_available():
     return bool(config.get("fitting", {}).get("enabled", False)) and not IMPORT["root"]
 
 
-# evaluation.controls, less `nuisance` where there are no fits to train it on
-CONTROLS = [c for c in EVAL["controls"] if c != "nuisance" or fits_available()]
+# evaluation.controls, less those made from the fits where there are none to train them on
+CONTROLS = [
+    c for c in EVAL["controls"] if c not in ("nuisance", "fit_chi2") or fits_available()
+]
 
 
 def control_files(name):
@@ -109,7 +111,7 @@ def control_inputs(wildcards):
         "images": expand("data/{cls}.h5", cls=CLASS_NAMES),
         "split": "data/split.json",
     }
-    if wildcards.control == "nuisance":
+    if wildcards.control in ("nuisance", "fit_chi2"):
         inputs["fits"] = expand("data/fits/{cls}.h5", cls=CLASS_NAMES)
     return inputs
 

@@ -111,3 +111,17 @@ def read_fit_settings(path) -> dict | None:
         }
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: no readable instrument/fitting attributes ({exc!r})") from None
+
+
+def read_fit_chi2_reduced(path) -> tuple[str, np.ndarray]:
+    """(class name, /chi2_reduced) of a fit file, without its images."""
+    try:
+        handle = h5py.File(path, "r")
+    except (FileNotFoundError, OSError) as exc:
+        raise DataError(f"{path}: not a readable fit file ({exc})") from None
+    with handle:
+        if "chi2_reduced" not in handle:
+            raise DataError(f"{path}: not a darklens fit file (no /chi2_reduced)")
+        name = handle.attrs.get("class_name", "")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        return name, handle["chi2_reduced"][()]

@@ -8,6 +8,10 @@ substructure could tell the classes apart.
   absolute brightness (one normalisation for the whole training split), so the control does too.
 - `nuisance`: the fitted smooth-lens parameters (every `/params/<name>` of `data/fits/{class}.h5`,
   lens and source) and the image's total flux (the sum of its pixels).
+- `fit_chi2`: the goodness of the smooth-lens fit alone, log10 of its reduced chi^2
+  (`/chi2_reduced` of the fit file). Not a shortcut but the simplest physics detector: a chi^2
+  test of the smooth model. A CNN given the fitted residual has to beat it to show that it uses
+  the residual's morphology, not only its amplitude.
 
 Each is a multinomial logistic regression (lbfgs) on standardised features (mean and std of the
 training split). The inverse regularisation C is chosen from `C_GRID` by the lowest validation
@@ -34,6 +38,7 @@ from darklens.io.class_files import (
     read_images,
     read_params,
 )
+from darklens.io.fit_files import read_fit_chi2_reduced
 from darklens.io.split_file import read_split
 from darklens.io.tables import write_metrics, write_predictions
 from darklens.learning.dataset import class_paths
@@ -41,7 +46,10 @@ from darklens.learning.dataset import class_paths
 CONTROLS = {
     "radial_profile": "radial light profile of the image",
     "nuisance": "fitted smooth-lens parameters and total flux",
+    "fit_chi2": "goodness of the smooth-lens fit (log10 reduced chi²)",
 }
+#: The controls whose features come from the fit files.
+FIT_CONTROLS = ("nuisance", "fit_chi2")
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 MAX_ITERATIONS = 5000
 
@@ -111,6 +119,26 @@ def nuisance_features(image_paths, fit_paths) -> tuple[np.ndarray, np.ndarray, l
         blocks.append(np.column_stack([*(params[k].astype(np.float64) for k in names), flux]))
         labels.append(np.full(len(flux), label, dtype=np.int64))
     return np.concatenate(blocks), np.concatenate(labels), [*(names or []), "total_flux"]
+
+
+def fit_chi2_features(image_paths, fit_paths) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(features (N, 1): log10 of each image's reduced chi^2 of the smooth-lens fit, labels (N,),
+    feature names) of the fit files (same order as the class files)."""
+    images = class_paths(image_paths, None)[0]
+    counts = class_counts(images)
+    blocks, labels = [], []
+    for label, (name, fit_path) in enumerate(zip(images, map(str, fit_paths), strict=True)):
+        fit_name, chi2_reduced = read_fit_chi2_reduced(fit_path)
+        if fit_name != name:
+            raise DataError(f"{fit_path}: holds the fit of {fit_name!r}, not {name}")
+        if len(chi2_reduced) != counts[name]:
+            raise DataError(
+                f"{fit_path}: fits {len(chi2_reduced)} images, {name} has {counts[name]}"
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            blocks.append(np.log10(chi2_reduced)[:, None])
+        labels.append(np.full(len(chi2_reduced), label, dtype=np.int64))
+    return np.concatenate(blocks), np.concatenate(labels), ["log10_chi2_reduced"]
 
 
 def _log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -186,8 +214,8 @@ def train_control(
     log: Callable[[str], None] = print,
 ) -> dict:
     """`darklens control`: features of the class files (named {class}.h5, in class order; for
-    `nuisance` also their fit files, same order), the split file, `fit_control`; writes
-    predictions.csv and metrics.json into `out_dir` and returns the metrics."""
+    `nuisance` and `fit_chi2` also their fit files, same order), the split file, `fit_control`;
+    writes predictions.csv and metrics.json into `out_dir` and returns the metrics."""
     if control not in CONTROLS:
         raise ValueError(f"unknown control {control!r}; known: {', '.join(CONTROLS)}")
     class_names = list(class_paths(image_paths, None)[0])
@@ -196,8 +224,9 @@ def train_control(
         x, y, names = profile_features(image_paths)
     else:
         if not fit_paths or len(fit_paths) != len(class_names):
-            raise ValueError("the nuisance control needs one fit file per class file")
-        x, y, names = nuisance_features(image_paths, fit_paths)
+            raise ValueError(f"the {control} control needs one fit file per class file")
+        features = nuisance_features if control == "nuisance" else fit_chi2_features
+        x, y, names = features(image_paths, fit_paths)
     log(f"{control}: {x.shape[1]} features of {len(y)} images ({', '.join(names[:4])}, ...)")
     probs, info = fit_control(x, y, split, len(class_names))
     if info["n_non_finite_features"]:

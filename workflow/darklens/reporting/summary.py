@@ -293,15 +293,28 @@ def fmt_interval(row: dict, key: str) -> str:
         return "n/a"
     if low is None or not (math.isfinite(low) and math.isfinite(high)):
         return fmt(value)
-    signed = key == "difference"
+    signed = key.endswith("difference")
     f = (lambda v: f"{v:+.3f}") if signed else fmt
     return f"{f(value)} [{f(low)}, {f(high)}]"
 
 
 def control_reading(row: dict) -> str:
-    """One line on a control: near chance (macro AUC <= NEAR_CHANCE_AUC) or not."""
+    """One line on a control: near chance (macro AUC <= NEAR_CHANCE_AUC) or not; for the fit's
+    chi^2, which is meant to detect substructure, how the CNN given the fit compares with it."""
     auc = row["auc_macro_ovr"]
     name, what = row["name"], CONTROLS.get(row["name"], "its features")
+    if name == "fit_chi2":
+        reading = (
+            f"`fit_chi2` (the chi² test of the smooth-lens fit, a physics detector rather than a "
+            f"shortcut): macro AUC {fmt_interval(row, 'auc_macro_ovr')}"
+        )
+        if "model_difference" in row:
+            reading += (
+                "; the headline model minus this test: "
+                f"{fmt_interval(row, 'model_difference')} (above zero: the residual's "
+                "morphology adds to its amplitude)"
+            )
+        return reading + "."
     if math.isfinite(auc) and auc <= NEAR_CHANCE_AUC:
         return (
             f"`{name}`: near chance (macro AUC {fmt_interval(row, 'auc_macro_ovr')} ≤ "
@@ -314,25 +327,50 @@ def control_reading(row: dict) -> str:
     )
 
 
+def with_model_rows(reference_rows: list[dict], model_rows: list[dict]) -> list[dict]:
+    """The controls block's rows: `control_intervals` against the headline reference, plus the
+    headline model's CNN row and, on each control row, the model's difference to it
+    (`model_difference`, `_low`, `_high`). Unchanged when the model has no runs or is the
+    reference."""
+    model_cnn = [r for r in model_rows if r["kind"] == "CNN"]
+    reference_cnn = [r for r in reference_rows if r["kind"] == "CNN"]
+    if not model_cnn or not reference_cnn or model_cnn[0]["name"] == reference_cnn[0]["name"]:
+        return reference_rows
+    by_name = {r["name"]: r for r in model_rows if r["kind"] == "control"}
+    out = [*reference_cnn, {**model_cnn[0], "kind": "CNN (model)"}]
+    for row in reference_rows:
+        if row["kind"] == "control":
+            other = by_name.get(row["name"], {})
+            keys = ("difference", "difference_low", "difference_high")
+            out.append({**row, **{f"model_{k}": other[k] for k in keys if k in other}})
+    return out
+
+
 def _controls_blocks(control_rows, class_names) -> list[tuple]:
     if not control_rows:
         return []
     cnn = next((r for r in control_rows if r["kind"] == "CNN"), None)
+    model = next((r for r in control_rows if r["kind"] == "CNN (model)"), None)
     header = ["classifier", "features", "runs", "macro AUC [CI]"]
     header += [f"AUC {c} [CI]" for c in class_names]
     if cnn:
         header.append(f"{cnn['name']} − control, macro AUC [CI]")
+    if model:
+        header.append(f"{model['name']} − control, macro AUC [CI]")
     table = []
     for row in control_rows:
+        is_cnn = row["kind"] != "control"
         line = [
-            row["name"] + (" (CNN)" if row["kind"] == "CNN" else ""),
-            "image" if row["kind"] == "CNN" else CONTROLS.get(row["name"], row["name"]),
-            str(row["n_runs"]) + (" seeds" if row["kind"] == "CNN" else ""),
+            row["name"] + (" (CNN)" if is_cnn else ""),
+            row.get("channels", "image") if is_cnn else CONTROLS.get(row["name"], row["name"]),
+            str(row["n_runs"]) + (" seeds" if is_cnn else ""),
             fmt_interval(row, "auc_macro_ovr"),
             *[fmt_interval(row, f"auc_{c}") for c in class_names],
         ]
         if cnn:
-            line.append("—" if row["kind"] == "CNN" else fmt_interval(row, "difference"))
+            line.append("—" if is_cnn else fmt_interval(row, "difference"))
+        if model:
+            line.append("—" if is_cnn else fmt_interval(row, "model_difference"))
         table.append(line)
     return [
         ("h2", "Shortcut controls (test set, logistic regression on simple features)"),
@@ -520,14 +558,27 @@ def summarize(
     write_csv(outputs["comparisons"], [{"kind": k, **c.as_row()} for k, c in comparisons])
     text = (describe_test_set(runs) + description).strip()
     names = next(iter(runs.values())).class_names
+    control_runs = load_controls(control_paths)
     controls = control_intervals(
-        load_controls(control_paths),
+        control_runs,
         runs,
         headline[1],
         evaluation["bootstrap_samples"],
         evaluation["confidence"],
         seed,
     )
+    against_model = control_intervals(
+        control_runs,
+        runs,
+        headline[0],
+        evaluation["bootstrap_samples"],
+        evaluation["confidence"],
+        seed,
+    )
+    controls = with_model_rows(controls, against_model)
+    for row in controls:
+        if row["kind"] != "control" and row["name"] in specs:
+            row["channels"] = " + ".join(specs[row["name"]]["channels"])
     thresholds = read_csv(sensitivity_path) if sensitivity_path else ()
     recovery = None
     if evaluation.get("oracle") in specs:
