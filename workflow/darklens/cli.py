@@ -350,6 +350,17 @@ def _add_data_commands(sub) -> None:
     p.set_defaults(func=cmd_import)
 
 
+def _add_features_argument(p) -> None:
+    p.add_argument(
+        "--features",
+        "--residuals",
+        dest="features",
+        nargs="*",
+        default=None,
+        help="features files of the class files, same order (--residuals: its former name)",
+    )
+
+
 def _add_learning_commands(sub) -> None:
     """Features, splits, training and prediction."""
     p = sub.add_parser(
@@ -382,14 +393,7 @@ def _add_learning_commands(sub) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
-    p.add_argument(
-        "--features",
-        "--residuals",
-        dest="features",
-        nargs="*",
-        default=None,
-        help="features files, same order (--residuals: its former name)",
-    )
+    _add_features_argument(p)
     p.add_argument("--smoothing-sigma-px", type=float, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-dir", required=True)
@@ -445,7 +449,7 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--fits", nargs="*", default=None, help="fit files (signal; optional)")
     p.add_argument("--output", required=True)
     p.add_argument("--title", default="")
-    p.add_argument("--features", "--residuals", dest="features", nargs="*", default=None)
+    _add_features_argument(p)
     p.add_argument("inputs", nargs="+")
     p.set_defaults(func=cmd_plot)
 
@@ -477,14 +481,7 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--images", nargs="+", required=True, help="class files, named {class}.h5")
-    p.add_argument(
-        "--features",
-        "--residuals",
-        dest="features",
-        nargs="*",
-        default=None,
-        help="features files, same order",
-    )
+    _add_features_argument(p)
     p.add_argument("--per-class", type=int, default=2, help="test images shown per class")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_attribution)

@@ -62,11 +62,7 @@ def read_fit_file(path) -> dict:
     """A fit file as arrays: params {name: (N,)}, chi2, chi2_reduced, model, converged,
     reason (list of str), iterations, start, image_index, substructure_chi_refit (where
     written), attrs."""
-    try:
-        handle = h5py.File(path, "r")
-    except (FileNotFoundError, OSError) as exc:
-        raise DataError(f"{path}: not a readable fit file ({exc})") from None
-    with handle:
+    with _open(path) as handle:
         if "params" not in handle or "model" not in handle:
             raise DataError(f"{path}: not a darklens fit file (no /params or /model)")
         out = {key: handle[key][()] for key in handle if key != "params"}
@@ -76,30 +72,39 @@ def read_fit_file(path) -> dict:
     return out
 
 
-def read_substructure_chi_refit(path) -> tuple[str, np.ndarray]:
-    """(class name, /substructure_chi_refit) of a fit file, without its images."""
+def _open(path) -> h5py.File:
     try:
-        handle = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except (FileNotFoundError, OSError) as exc:
         raise DataError(f"{path}: not a readable fit file ({exc})") from None
-    with handle:
-        if "substructure_chi_refit" not in handle:
-            raise DataError(
-                f"{path}: no /substructure_chi_refit (written by an older darklens: refit it)"
-            )
+
+
+def _per_image(path, dataset: str, missing: str) -> tuple[str, np.ndarray]:
+    """(class name, one per-image dataset) of a fit file, without its images; `missing`: what
+    the error line says when the dataset is absent."""
+    with _open(path) as handle:
+        if dataset not in handle:
+            raise DataError(f"{path}: {missing}")
         name = handle.attrs.get("class_name", "")
         name = name.decode() if isinstance(name, bytes) else str(name)
-        return name, handle["substructure_chi_refit"][()]
+        return name, handle[dataset][()]
+
+
+def read_substructure_chi_refit(path) -> tuple[str, np.ndarray]:
+    """(class name, /substructure_chi_refit) of a fit file, without its images."""
+    missing = "no /substructure_chi_refit (written by an older darklens: refit it)"
+    return _per_image(path, "substructure_chi_refit", missing)
+
+
+def read_fit_chi2_reduced(path) -> tuple[str, np.ndarray]:
+    """(class name, /chi2_reduced) of a fit file, without its images."""
+    return _per_image(path, "chi2_reduced", "not a darklens fit file (no /chi2_reduced)")
 
 
 def read_fit_settings(path) -> dict | None:
     """{"instrument", "fitting", "lens_light"} of a fit file's attributes: what a fit of new
     images needs to be made the same way (darklens predict); None for a file without them."""
-    try:
-        handle = h5py.File(path, "r")
-    except (FileNotFoundError, OSError) as exc:
-        raise DataError(f"{path}: not a readable fit file ({exc})") from None
-    with handle:
+    with _open(path) as handle:
         attrs = dict(handle.attrs)
     if "instrument" not in attrs and "fitting" not in attrs:
         return None
@@ -111,17 +116,3 @@ def read_fit_settings(path) -> dict | None:
         }
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: no readable instrument/fitting attributes ({exc!r})") from None
-
-
-def read_fit_chi2_reduced(path) -> tuple[str, np.ndarray]:
-    """(class name, /chi2_reduced) of a fit file, without its images."""
-    try:
-        handle = h5py.File(path, "r")
-    except (FileNotFoundError, OSError) as exc:
-        raise DataError(f"{path}: not a readable fit file ({exc})") from None
-    with handle:
-        if "chi2_reduced" not in handle:
-            raise DataError(f"{path}: not a darklens fit file (no /chi2_reduced)")
-        name = handle.attrs.get("class_name", "")
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        return name, handle["chi2_reduced"][()]
