@@ -207,9 +207,11 @@ def test_bad_yaml_files_are_one_line_config_errors(tmp_path, text, match):
 
 
 def test_lens_model_channels_need_fits_and_the_oracle_needs_simulated_truth(default_config):
-    from darklens.features.channels import LENS_MODEL_CHANNELS
+    from darklens.config import CHANNEL_KINDS
+    from darklens.features.channels import CHANNELS, LENS_MODEL_CHANNELS, feature_kind
 
-    assert set(LENS_MODEL_CHANNELS) == set(FIT_CHANNELS)  # config.py's copy of the list
+    assert set(LENS_MODEL_CHANNELS) == set(FIT_CHANNELS)  # config.py's copy of the lists
+    assert CHANNEL_KINDS == {name: feature_kind(name) for name in CHANNELS}
     config = copy.deepcopy(default_config)
     check_workflow_config(config, CLASS_NAMES)  # physics: fit_residual, fitting enabled
     config["fitting"]["enabled"] = False
@@ -220,3 +222,17 @@ def test_lens_model_channels_need_fits_and_the_oracle_needs_simulated_truth(defa
     config["import"]["root"] = "/nonexistent"
     with pytest.raises(ConfigError, match="oracle_residual needs the true smooth model"):
         check_workflow_config(config, CLASS_NAMES)
+
+
+def test_a_model_set_to_null_is_removed_so_an_overlay_can_take_it_away(default_config):
+    config = copy.deepcopy(default_config)
+    config["training"]["models"]["oracle"] = None
+    config["evaluation"]["oracle"] = None
+    validated = validate_config(config)
+    assert "oracle" not in validated["training"]["models"]
+    assert set(validated["training"]["models"]) == set(default_config["training"]["models"]) - {
+        "oracle"
+    }
+    config["evaluation"]["oracle"] = "oracle"  # still named: one line, before any job
+    with pytest.raises(ConfigError, match="^config error at evaluation: 'oracle' is not in"):
+        check_workflow_config(validate_config(config), CLASS_NAMES)

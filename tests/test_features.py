@@ -21,6 +21,7 @@ from darklens.features.residual import residual
 from darklens.features.source_plane import reconstruct, source_plane_coordinates, source_planes
 from darklens.io.class_files import (
     DataError,
+    feature_names,
     read_feature,
     read_feature_attrs,
     read_image_file,
@@ -324,3 +325,21 @@ def test_a_fit_residual_model_trains_and_predicts_on_new_images(simulated, tmp_p
     oracle = {**checkpoint, "channels": ["image", "oracle_residual"]}
     with pytest.raises(ValueError, match="oracle_residual needs"):
         predict_images(oracle, new, device="cpu", instrument=section)
+
+
+def test_a_features_file_of_one_kind_holds_only_its_planes(simulated, tmp_path):
+    path, fit = simulated["cdm"]
+    planes = {}
+    for kind in ("residual", "lens_model", "oracle"):
+        smoothing = 2.0 if kind == "residual" else None
+        write_features(path, tmp_path / f"{kind}.h5", smoothing, fit, kind)
+        planes[kind] = feature_names(tmp_path / f"{kind}.h5")
+    assert planes == {
+        "residual": ["residual"],
+        "lens_model": ["fit_residual", "source_plane", "source_residual"],
+        "oracle": ["oracle_residual"],
+    }
+    with pytest.raises(DataError, match="the lens_model features need its fit file"):
+        write_features(path, tmp_path / "x.h5", None, None, "lens_model")
+    with pytest.raises(DataError, match="the residual features need --smoothing-sigma-px"):
+        write_features(path, tmp_path / "x.h5", None, fit, "residual")

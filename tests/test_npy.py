@@ -233,6 +233,10 @@ def test_import_rule_takes_the_folder_and_reruns_on_a_changed_file(tmp_path):
     overlay_path.write_text(
         "import: {root: dl, allow_pickle: true, units: counts, exposure_time_s: 4.0}\n"
         "sweep: {enabled: false}\n"
+        # imported images have no fit and no true smooth model: the models needing them go
+        "training: {models: {physics: null, oracle: null, lens_planes: null}}\n"
+        "evaluation: {comparison: [seed_recipe, baseline], attribution_model: baseline, "
+        "oracle: null}\n"
     )
     result = _snakemake(tmp_path, overlay_path, "data/axion.h5")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -258,8 +262,13 @@ def test_workflow_trains_and_evaluates_on_imported_images(tmp_path):
         "sweep: {enabled: false}\n"
         "training:\n"
         "  seeds: [0]\n"
-        "  models: {physics: {architecture: physics_cnn, channels: [image, residual]}}\n"
-        "evaluation: {comparison: [physics, physics], attribution_model: physics}\n"
+        "  models:\n"
+        "    physics: {architecture: physics_cnn, channels: [image, residual]}\n"
+        "    baseline: null\n"  # null takes a model of tiny.yaml away
+        "    oracle: null\n"
+        "    seed_recipe: null\n"
+        "    lens_planes: null\n"
+        "evaluation: {comparison: [physics, physics], attribution_model: physics, oracle: null}\n"
     )
     command = [
         sys.executable,

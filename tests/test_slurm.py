@@ -105,7 +105,10 @@ def test_tiny_workflow_on_slurm_equals_a_local_run(cluster, tmp_path):
     assert not re.search(r"SLURM job", (local / "logs/split_dataset/split.log").read_text())
 
     for name in CLASS_NAMES:
-        for path, key in ((f"data/{name}.h5", "images"), (f"data/features/{name}.h5", "residual")):
+        for path, key in (
+            (f"data/{name}.h5", "images"),
+            (f"data/features/residual/{name}.h5", "residual"),
+        ):
             with h5py.File(on_slurm / path) as a, h5py.File(local / path) as b:
                 assert a[key][()].tobytes() == b[key][()].tobytes(), path
     files = ["data/split.json", TARGET]

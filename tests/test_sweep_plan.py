@@ -9,7 +9,8 @@ from darklens.config import ConfigError, validate_config
 from darklens.evaluation.sweep import SweepPlan
 
 MAIN_CLASS_FILES = [f"data/{cls}.h5" for cls in CLASS_NAMES]
-MAIN_FEATURES = [f"data/features/{cls}.h5" for cls in CLASS_NAMES]
+MAIN_FEATURES = [f"data/features/residual/{cls}.h5" for cls in CLASS_NAMES]
+MAIN_LENS_FEATURES = [f"data/features/lens_model/{cls}.h5" for cls in CLASS_NAMES]
 
 
 def plan(config: dict, **sweep) -> SweepPlan:
@@ -22,8 +23,8 @@ def class_files(sweep: SweepPlan, point: str) -> list[str]:
     return [sweep.class_file(point, cls) for cls in CLASS_NAMES]
 
 
-def features_files(sweep: SweepPlan, point: str) -> list[str]:
-    return [sweep.features_file(point, cls) for cls in CLASS_NAMES]
+def features_files(sweep: SweepPlan, point: str, kind: str = "residual") -> list[str]:
+    return [sweep.features_file(point, cls, kind) for cls in CLASS_NAMES]
 
 
 def test_a_cdm_setting_resimulates_only_cdm(tiny_config):
@@ -31,10 +32,10 @@ def test_a_cdm_setting_resimulates_only_cdm(tiny_config):
     sweep = plan(tiny_config, parameter="simulation.classes.cdm.n_subhalos.mean", values=[2, 10])
     assert list(sweep.points) == ["2", "10"]
     assert class_files(sweep, "2") == ["data/no_sub.h5", "data/sweep/2/cdm.h5", "data/axion.h5"]
-    assert features_files(sweep, "2") == [
-        "data/features/no_sub.h5",
-        "data/sweep/2/features/cdm.h5",
-        "data/features/axion.h5",
+    assert features_files(sweep, "2", "lens_model") == [
+        "data/features/lens_model/no_sub.h5",
+        "data/sweep/2/features/lens_model/cdm.h5",
+        "data/features/lens_model/axion.h5",
     ]
     assert sweep.split_file("2") == "data/split.json"
     assert sweep.run_dir("2", "physics", 0) == "results/sweep/2/runs/physics/seed_0"
@@ -48,7 +49,11 @@ def test_a_features_setting_reuses_the_images_and_the_split(tiny_config):
     sweep = plan(tiny_config, parameter="features.smoothing_sigma_px", values=[1.5, 3.0])
     assert list(sweep.points) == ["1.5", "3"]
     assert class_files(sweep, "3") == MAIN_CLASS_FILES
-    assert features_files(sweep, "3") == [f"data/sweep/3/features/{c}.h5" for c in CLASS_NAMES]
+    assert features_files(sweep, "3") == [
+        f"data/sweep/3/features/residual/{c}.h5" for c in CLASS_NAMES
+    ]
+    # the smoothing changes only the residual kind: the lens-model planes are the main ones
+    assert features_files(sweep, "3", "lens_model") == MAIN_LENS_FEATURES
     assert sweep.split_file("3") == "data/split.json"
     assert sweep.run_dir("3", "baseline", 0) == "results/sweep/3/runs/baseline/seed_0"
     assert features_files(sweep, "1.5") == MAIN_FEATURES  # the main value
@@ -61,7 +66,7 @@ def test_a_training_setting_retrains_on_the_main_data(tiny_config):
     assert sweep.training_inputs("5", "physics") == {
         "images": MAIN_CLASS_FILES,
         "split": "data/split.json",
-        "features": MAIN_FEATURES,
+        "features": MAIN_LENS_FEATURES,  # physics: image + fit_residual
     }
     assert sweep.run_dir("5", "physics", 0) == "results/sweep/5/runs/physics/seed_0"
 
@@ -82,9 +87,12 @@ def test_only_models_with_more_than_the_image_read_features(tiny_config):
         "images": [f"data/sweep/0.3/{c}.h5" for c in CLASS_NAMES],
         "split": "data/split.json",
     }
-    for model in ("physics", "seed_recipe", "lens_planes"):  # fit, Gaussian, source-plane planes
+    kinds = {"physics": "lens_model", "seed_recipe": "residual", "lens_planes": "lens_model"}
+    for model, kind in kinds.items():  # a model reads the kinds its channels are in, no more
         features = sweep.training_inputs("0.3", model)["features"]
-        assert features == [f"data/sweep/0.3/features/{c}.h5" for c in CLASS_NAMES]
+        assert features == [f"data/sweep/0.3/features/{kind}/{c}.h5" for c in CLASS_NAMES]
+    oracle = sweep.training_inputs("0.3", "oracle")["features"]
+    assert oracle == [f"data/sweep/0.3/features/oracle/{c}.h5" for c in CLASS_NAMES]
 
 
 def test_manifest_lists_every_run_of_every_point(tiny_config):
@@ -164,11 +172,14 @@ def test_a_mass_scale_sweep_of_two_keys(tiny_config):
         "data/axion.h5",
     ]
     assert sweep.fit_file(small, "cdm") == f"data/sweep/{small}/fits/cdm.h5"
-    assert sweep.features_inputs(small, "cdm") == {
+    assert sweep.features_inputs(small, "cdm", "lens_model") == {
         "images": f"data/sweep/{small}/cdm.h5",
         "fit": f"data/sweep/{small}/fits/cdm.h5",
     }
-    assert sweep.features_inputs(main, "axion") == {
+    assert sweep.features_inputs(small, "cdm", "residual") == {
+        "images": f"data/sweep/{small}/cdm.h5"  # the Gaussian residual needs no fit
+    }
+    assert sweep.features_inputs(main, "axion", "lens_model") == {
         "images": "data/axion.h5",
         "fit": "data/fits/axion.h5",
     }

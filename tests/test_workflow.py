@@ -88,8 +88,10 @@ def test_outputs_have_the_promised_contents(tiny_run, tiny_config):
             if name == "axion":
                 m_a = handle["params"]["axion_mass_ev"][()]
                 assert np.all((m_a >= 1e-24) & (m_a <= 1e-22))
-        with h5py.File(tiny_run / "data" / "features" / f"{name}.h5") as handle:
-            assert handle["residual"].shape == (n, size, size)
+        for kind, plane in (("residual", "residual"), ("lens_model", "fit_residual")):
+            with h5py.File(tiny_run / "data" / "features" / kind / f"{name}.h5") as handle:
+                assert list(handle) == ([plane] if kind == "residual" else list(handle))
+                assert handle[plane].shape == (n, size, size)
     split = json.loads((tiny_run / "data" / "split.json").read_text())
     assert sum(len(split[k]) for k in ("train", "val", "test")) == 3 * n
 
@@ -186,11 +188,12 @@ def test_changing_smoothing_reruns_residuals_and_residual_models_only(tiny_run, 
     assert "simulate_shard" not in plan and "merge_class" not in plan
     assert "sweep_simulate_shard" not in plan and "sweep_merge_class" not in plan
     assert "split_dataset" not in plan
-    assert len(plan["class_features"]) == 3
-    assert plan["sweep_class_features"] == {f"data/sweep/{SWEEP_POINT}/features/cdm.h5"}
+    # only the residual kind depends on the smoothing; the sweep point reuses the main one's
+    assert plan["class_features"] == {f"data/features/residual/{c}.h5" for c in CLASS_NAMES}
+    assert "sweep_class_features" not in plan
     models = tiny_config["training"]["models"]
     with_residual = {m for m, spec in models.items() if "residual" in spec["channels"]}
-    trained = plan["train_model"] | plan["sweep_train_model"]
+    trained = plan["train_model"] | plan.get("sweep_train_model", set())
     assert {path.split("/runs/")[1].split("/")[0] for path in trained} == with_residual
     assert "results/confusion_matrix_baseline.png" not in plan.get("confusion_matrix", set())
     assert "results/roc_baseline.png" not in plan.get("roc_curves", set())
@@ -201,7 +204,8 @@ def test_changing_one_class_reruns_only_its_shards(tiny_run, tiny_config):
     plan = planned_outputs(tiny_run, overlay)
     assert plan["simulate_shard"] == {"data/shards/cdm/0.h5", "data/shards/cdm/1.h5"}
     assert plan["merge_class"] == {"data/cdm.h5"}
-    assert plan["class_features"] == {"data/features/cdm.h5"}
+    kinds = ("residual", "lens_model", "oracle")  # tiny.yaml's models read all three
+    assert plan["class_features"] == {f"data/features/{kind}/cdm.h5" for kind in kinds}
     assert "split_dataset" not in plan
     assert len(plan["train_model"]) == len(tiny_config["training"]["models"]) * 2 * 4
     # the sweep re-simulates its own cdm point only; its no_sub and axion are the main files
@@ -236,7 +240,8 @@ def test_sweep_plans_only_what_its_points_change(tmp_path):
     plan = planned_outputs(tmp_path, "sweep: {enabled: true}\n")
     assert plan["sweep_merge_class"] == {f"data/sweep/{SWEEP_POINT}/cdm.h5"}
     assert plan["sweep_fit_class"] == {f"data/sweep/{SWEEP_POINT}/fits/cdm.h5"}
-    assert plan["sweep_class_features"] == {f"data/sweep/{SWEEP_POINT}/features/cdm.h5"}
+    # the sweep trains baseline and physics: only physics's lens_model planes are new
+    assert plan["sweep_class_features"] == {f"data/sweep/{SWEEP_POINT}/features/lens_model/cdm.h5"}
     assert "sweep_split_dataset" not in plan
     runs = f"results/sweep/{SWEEP_POINT}/runs/{{}}/seed_0/{{}}"
     files = ("checkpoint.pt", "history.csv", "predictions.csv", "metrics.json")
@@ -248,13 +253,21 @@ def test_sweep_plans_only_what_its_points_change(tmp_path):
 
 
 def test_controls_are_planned_where_their_inputs_exist(tmp_path):
-    """Both shortcut controls by default; no nuisance control without fits; none on request."""
+    """Every control by default; none made from the fits without fits; none on request."""
     files = ("predictions.csv", "metrics.json")
-    expected = {f"results/controls/{c}/{f}" for c in ("radial_profile", "nuisance") for f in files}
+    controls = ("radial_profile", "nuisance", "fit_chi2")
+    expected = {f"results/controls/{c}/{f}" for c in controls for f in files}
     plan = planned_outputs(tmp_path, "sweep: {enabled: false}\n")
     assert plan["train_control"] == expected
     (tmp_path / "no_fits").mkdir()
-    plan = planned_outputs(tmp_path / "no_fits", "fitting: {enabled: false}\n")
+    no_fits = (
+        "fitting: {enabled: false}\n"
+        "sweep: {enabled: false}\n"
+        "training: {models: {physics: null, oracle: null, lens_planes: null}}\n"
+        "evaluation: {comparison: [seed_recipe, baseline], attribution_model: baseline, "
+        "oracle: null}\n"
+    )
+    plan = planned_outputs(tmp_path / "no_fits", no_fits)
     assert plan["train_control"] == {f"results/controls/radial_profile/{f}" for f in files}
     (tmp_path / "none").mkdir()
     plan = planned_outputs(tmp_path / "none", "evaluation: {controls: []}\n")
@@ -308,14 +321,16 @@ def test_test_images_choose_nothing(tiny_run, tiny_config):
         with h5py.File(tiny_run / "data" / f"{name}.h5") as handle:
             images.append(handle["images"][()])
     images = np.concatenate(images).astype(np.float64)
-    for model in tiny_config["training"]["models"]:
+    for model, spec in tiny_config["training"]["models"].items():
+        if spec["channels"][0] != "image":  # channel 0's normalisation is checked below
+            continue
         run = tiny_run / "results" / "runs" / model / "seed_0"
         checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
         assert checkpoint["norm_mean"][0] == pytest.approx(images[split["train"]].mean(), rel=1e-5)
         metrics = json.loads((run / "metrics.json").read_text())
         assert (metrics["n_train"], metrics["n_val"]) == (len(split["train"]), len(split["val"]))
         history = np.genfromtxt(run / "history.csv", delimiter=",", names=True)
-        best = max(history, key=lambda r: (r["val_acc"], -r["val_loss"]))
+        best = history[int(np.argmin(history["val_loss"]))]  # the first lowest validation loss
         assert metrics["best_epoch"] == int(best["epoch"])
 
 
@@ -343,7 +358,7 @@ def test_summary_comparisons_and_figures(tiny_run, tiny_config):
         assert float(c["ci_low"]) <= float(c["effect"]) + 1e-12 <= float(c["ci_high"]) + 2e-12
         assert 0.0 < float(c["p_bootstrap"]) <= 1.0
     kinds = {c["kind"] for c in comparisons}
-    assert {"channel effect", "architecture effect"} <= kinds
+    assert {"headline", "channel effect", "vs reference"} <= kinds
     text = (tiny_run / "results" / "summary.md").read_text()
     assert "Headline:" in text and "| model |" in text and "## Ablation" in text
 

@@ -84,7 +84,7 @@ def cmd_merge(args) -> None:
 def cmd_features(args) -> None:
     from darklens.features.files import write_features
 
-    info = write_features(args.input, args.output, args.smoothing_sigma_px, args.fit)
+    info = write_features(args.input, args.output, args.smoothing_sigma_px, args.fit, args.kind)
     costs = ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in info["seconds_per_image"].items())
     log.info("%s: %d images; planes per image: %s", args.output, info["n_images"], costs)
 
@@ -357,7 +357,7 @@ def _add_features_argument(p) -> None:
         dest="features",
         nargs="*",
         default=None,
-        help="features files of the class files, same order (--residuals: its former name)",
+        help="features files of the class files, named {class}.h5 (--residuals: former name)",
     )
 
 
@@ -366,14 +366,16 @@ def _add_learning_commands(sub) -> None:
     p = sub.add_parser(
         "features",
         help="input planes of a class file (docs/features.md)",
-        description="Write the features file of a class file: residual always; fit_residual, "
-        "source_plane, source_residual with --fit; oracle_residual when the class file stores "
-        "its true smooth models.",
+        description="Write a features file of a class file: with --kind, the planes of that kind "
+        "(residual: the Gaussian residual, needs --smoothing-sigma-px; lens_model: fit_residual, "
+        "source_plane, source_residual, needs --fit; oracle: oracle_residual, needs the class "
+        "file's true smooth models); without, every plane it can derive.",
     )
     p.add_argument("--input", required=True, help="class file")
-    p.add_argument("--fit", default=None, help="its fit file (data/fits/{class}.h5), optional")
+    p.add_argument("--kind", choices=["residual", "lens_model", "oracle"], default=None)
+    p.add_argument("--fit", default=None, help="its fit file (data/fits/{class}.h5)")
     p.add_argument("--output", required=True)
-    p.add_argument("--smoothing-sigma-px", type=float, required=True)
+    p.add_argument("--smoothing-sigma-px", type=float, default=None)
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("split", help="seeded stratified train/val/test split")
@@ -404,7 +406,8 @@ def _add_learning_commands(sub) -> None:
         help="class probabilities of new images from a checkpoint",
         description="Write one CSV row per image (index, source, prob_<class>..., pred, "
         "pred_name). The input is an HDF5 file, a .npy stack (N, H, W) or image (H, W), or a "
-        "folder of .npy images; the residual channel and normalisation are the model's own.",
+        "folder of .npy images; its channels (a lens-model channel fits each image first) and "
+        "normalisation are the model's own.",
     )
     p.add_argument("--checkpoint", required=True, help="checkpoint.pt of a training run")
     p.add_argument("--input", required=True, help="HDF5 file, .npy stack, or folder of .npy")

@@ -46,12 +46,22 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Return a validated copy of `config` with defaults filled in; raise `ConfigError`."""
     schema = schema if schema is not None else load_schema()
     config = copy.deepcopy(dict(config))
+    drop_removed_models(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(f"config error at {key_path(error.absolute_path)}: {error.message}")
     check_consistency(config)
     return config
+
+
+def drop_removed_models(config: dict) -> None:
+    """Delete the models set to null (`training.models.<name>: null`): the way an overlay, which
+    Snakemake merges key by key into config.yaml's, takes one of its models away."""
+    models = config.get("training", {}).get("models")
+    if isinstance(models, dict):
+        for name in [name for name, spec in models.items() if spec is None]:
+            del models[name]
 
 
 def _check_range(config: dict, path: tuple[str, ...]):
@@ -129,10 +139,27 @@ def check_workflow_config(config: dict, class_names) -> None:
         )
 
 
-#: The channels made from the smooth-lens fit (features.channels.LENS_MODEL_CHANNELS; a test keeps
-#: the two equal) and the one made from the simulator's truth.
-FIT_CHANNELS = ("fit_residual", "source_plane", "source_residual")
-TRUTH_CHANNELS = ("oracle_residual",)
+#: The kind of features file (`data/features/{kind}/{class}.h5`) that holds each channel's plane,
+#: as darklens.features.channels defines it (a test keeps the two equal); here so that the
+#: workflow plans its files without importing the features code.
+CHANNEL_KINDS = {
+    "image": None,
+    "residual": "residual",
+    "fit_residual": "lens_model",
+    "source_plane": "lens_model",
+    "source_residual": "lens_model",
+    "oracle_residual": "oracle",
+}
+KIND_ORDER = ("residual", "lens_model", "oracle")
+#: The channels made from the smooth-lens fit and the one made from the simulator's truth.
+FIT_CHANNELS = tuple(c for c, kind in CHANNEL_KINDS.items() if kind == "lens_model")
+TRUTH_CHANNELS = tuple(c for c, kind in CHANNEL_KINDS.items() if kind == "oracle")
+
+
+def feature_kinds(channels) -> list[str]:
+    """The kinds of features file a list of channels reads, in KIND_ORDER."""
+    wanted = {CHANNEL_KINDS.get(channel) for channel in channels}
+    return [kind for kind in KIND_ORDER if kind in wanted]
 
 
 def _check_channel_sources(config: dict) -> None:

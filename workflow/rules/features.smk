@@ -1,17 +1,19 @@
-# The features file of a class (darklens.features.files, docs/features.md): the Gaussian residual
-# always; with a fit file the lens-model planes fit_residual, source_plane and source_residual;
-# oracle_residual where the class file stores its true smooth models. The fit file is an input
-# only where fits exist (fits_available()) and a model uses a lens-model channel, so that the
-# features of residual-only runs neither wait for nor rerun with the fits.
+# The features files of a class (darklens.features.files, docs/features.md), one per kind so that
+# a change reruns only what depends on it: `residual` (the Gaussian residual; its params carry
+# the smoothing), `lens_model` (fit_residual, source_plane, source_residual; its input is the fit
+# file) and `oracle` (oracle_residual, from the class file's true smooth models). Only the kinds
+# some model reads are made.
 rule class_features:
     input:
         unpack(features_inputs),
     output:
-        "data/features/{cls}.h5",
+        "data/features/{kind}/{cls}.h5",
     log:
-        "logs/class_features/{cls}.log",
+        "logs/class_features/{kind}/{cls}.log",
     benchmark:
-        "logs/benchmark/class_features/{cls}.tsv"
+        "logs/benchmark/class_features/{kind}/{cls}.tsv"
+    wildcard_constraints:
+        kind="residual|lens_model|oracle",
     conda:
         "../../envs/darklens.yaml"
     threads: 1
@@ -19,8 +21,8 @@ rule class_features:
         mem_mb=2000,
         runtime=30,
     params:
-        smoothing_sigma_px=setting("features", "smoothing_sigma_px"),
+        smoothing=smoothing_option,
         fit=fit_option,
     shell:
-        "python -m darklens features --input {input.images} {params.fit} --output {output}"
-        " --smoothing-sigma-px {params.smoothing_sigma_px} > {log} 2>&1"
+        "python -m darklens features --kind {wildcards.kind} --input {input.images}"
+        " {params.fit} {params.smoothing} --output {output} > {log} 2>&1"

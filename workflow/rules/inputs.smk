@@ -23,9 +23,12 @@ def training_inputs(wildcards):
         "images": expand("data/{cls}.h5", cls=CLASS_NAMES),
         "split": "data/split.json",
     }
-    # every channel but the image is a plane of the features files (darklens.features.files)
-    if set(model_spec(wildcards.model)["channels"]) - {"image"}:
-        inputs["features"] = expand("data/features/{cls}.h5", cls=CLASS_NAMES)
+    # every channel but the image is a plane of a features file (darklens.features.files)
+    kinds = feature_kinds(model_spec(wildcards.model)["channels"])
+    if kinds:
+        inputs["features"] = expand(
+            "data/features/{kind}/{cls}.h5", kind=kinds, cls=CLASS_NAMES
+        )
     return inputs
 
 
@@ -134,21 +137,22 @@ def sensitivity_option(wildcards, input):
 
 
 # --- features (workflow/rules/features.smk, darklens.features) ---
-from darklens.features.channels import LENS_MODEL_CHANNELS
-
-
-def lens_model_channels_used():
-    return any(
-        set(spec["channels"]) & set(LENS_MODEL_CHANNELS)
-        for spec in config["training"]["models"].values()
-    )
+from darklens.config import feature_kinds
 
 
 def features_inputs(wildcards):
+    """The class file, and for the lens_model kind its fit file."""
     inputs = {"images": f"data/{wildcards.cls}.h5"}
-    if fits_available() and lens_model_channels_used():
+    if wildcards.kind == "lens_model":
         inputs["fit"] = f"data/fits/{wildcards.cls}.h5"
     return inputs
+
+
+def smoothing_option(wildcards):
+    """A param: `--smoothing-sigma-px S` for the residual kind only (what it depends on)."""
+    if wildcards.kind != "residual":
+        return ""
+    return f"--smoothing-sigma-px {point_config(wildcards)['features']['smoothing_sigma_px']}"
 
 
 def fit_option(wildcards, input):

@@ -50,7 +50,7 @@ rule training_curves:
 rule sample_images:
     input:
         images=expand("data/{cls}.h5", cls=CLASS_NAMES),
-        features=expand("data/features/{cls}.h5", cls=CLASS_NAMES),
+        features=expand("data/features/residual/{cls}.h5", cls=CLASS_NAMES),
     output:
         report(
             "results/figures/samples.png",

@@ -42,13 +42,17 @@ use rule fit_class as sweep_fit_class with:
 
 use rule class_features as sweep_class_features with:
     input:
-        unpack(lambda wildcards: SWEEP.features_inputs(wildcards.point, wildcards.cls)),
+        unpack(
+            lambda wildcards: SWEEP.features_inputs(
+                wildcards.point, wildcards.cls, wildcards.kind
+            )
+        ),
     output:
-        "data/sweep/{point}/features/{cls}.h5",
+        "data/sweep/{point}/features/{kind}/{cls}.h5",
     log:
-        "logs/sweep_class_features/{point}/{cls}.log",
+        "logs/sweep_class_features/{point}/{kind}/{cls}.log",
     benchmark:
-        "logs/benchmark/sweep_class_features/{point}/{cls}.tsv"
+        "logs/benchmark/sweep_class_features/{point}/{kind}/{cls}.tsv"
 
 
 use rule split_dataset as sweep_split_dataset with:

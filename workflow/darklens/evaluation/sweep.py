@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 
-from darklens.config import ConfigError, simulation_common, validate_config
+from darklens.config import ConfigError, feature_kinds, simulation_common, validate_config
 
 SWEEPABLE_PREFIXES = ("simulation.", "features.", "training.")
 NOT_SWEEPABLE = ("training.models", "training.seeds", "training.threads", "training.device")
@@ -154,13 +154,13 @@ def sweep_points(config: dict) -> dict[str, dict]:
 # The main workflow's files (workflow/rules/*.smk), which a point reuses when it changes nothing
 # they depend on; and a point's own files (workflow/rules/sweep.smk).
 MAIN_CLASS_FILE = "data/{cls}.h5"
-MAIN_FEATURES_FILE = "data/features/{cls}.h5"
+MAIN_FEATURES_FILE = "data/features/{kind}/{cls}.h5"
 MAIN_SPLIT_FILE = "data/split.json"
 MAIN_FIT_FILE = "data/fits/{cls}.h5"
 MAIN_RUN_DIR = "results/runs/{model}/seed_{seed}"
 POINT_SHARD_FILE = "data/sweep/{point}/shards/{cls}/{shard}.h5"
 POINT_CLASS_FILE = "data/sweep/{point}/{cls}.h5"
-POINT_FEATURES_FILE = "data/sweep/{point}/features/{cls}.h5"
+POINT_FEATURES_FILE = "data/sweep/{point}/features/{kind}/{cls}.h5"
 POINT_SPLIT_FILE = "data/sweep/{point}/split.json"
 POINT_FIT_FILE = "data/sweep/{point}/fits/{cls}.h5"
 POINT_RUN_DIR = "results/sweep/{point}/runs/{model}/seed_{seed}"
@@ -218,12 +218,15 @@ class SweepPlan:
             return MAIN_CLASS_FILE.format(cls=cls)
         return POINT_CLASS_FILE.format(point=point, cls=cls)
 
-    def features_file(self, point: str, cls: str) -> str:
-        """A point's residuals of a class: the main file unless the images or features change."""
-        same_features = self.points[point]["features"] == self.config["features"]
+    def features_file(self, point: str, cls: str, kind: str = "residual") -> str:
+        """A point's features file of a class and kind: the main file unless the images change,
+        or, for the residual kind, the features settings."""
+        same_features = kind != "residual" or (
+            self.points[point]["features"] == self.config["features"]
+        )
         if self.same_class_data(point, cls) and same_features:
-            return MAIN_FEATURES_FILE.format(cls=cls)
-        return POINT_FEATURES_FILE.format(point=point, cls=cls)
+            return MAIN_FEATURES_FILE.format(kind=kind, cls=cls)
+        return POINT_FEATURES_FILE.format(point=point, kind=kind, cls=cls)
 
     def fit_file(self, point: str, cls: str) -> str:
         """A point's smooth-lens fits of a class: the main file unless its images change (the
@@ -232,10 +235,11 @@ class SweepPlan:
             return MAIN_FIT_FILE.format(cls=cls)
         return POINT_FIT_FILE.format(point=point, cls=cls)
 
-    def features_inputs(self, point: str, cls: str) -> dict:
-        """Inputs of a point's features job: its images and, where fits exist, its fit file."""
+    def features_inputs(self, point: str, cls: str, kind: str) -> dict:
+        """Inputs of a point's features job: its images and, for the lens_model kind, its fit
+        file."""
         inputs = {"images": self.class_file(point, cls)}
-        if self.with_fits:
+        if kind == "lens_model":
             inputs["fit"] = self.fit_file(point, cls)
         return inputs
 
@@ -265,8 +269,11 @@ class SweepPlan:
             "images": [self.class_file(point, cls) for cls in self.class_names],
             "split": self.split_file(point),
         }
-        if set(self.config["training"]["models"][model]["channels"]) - {"image"}:
-            inputs["features"] = [self.features_file(point, cls) for cls in self.class_names]
+        kinds = feature_kinds(self.config["training"]["models"][model]["channels"])
+        if kinds:
+            inputs["features"] = [
+                self.features_file(point, cls, kind) for kind in kinds for cls in self.class_names
+            ]
         return inputs
 
     def runs(self, point: str) -> list[dict]:

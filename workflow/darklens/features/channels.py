@@ -58,6 +58,29 @@ CHANNELS: dict[str, Channel] = {
 }
 #: The channels that need the fitted lens model.
 LENS_MODEL_CHANNELS = tuple(name for name, c in CHANNELS.items() if c.needs == "fit")
+#: The kinds of features file, by what their planes need (`data/features/{kind}/{class}.h5`):
+#: each is rebuilt only when its own input changes (the smoothing, the fit, the class file).
+FEATURE_KINDS = {"smoothing": "residual", "fit": "lens_model", "truth": "oracle"}
+
+
+def feature_kind(channel: str) -> str | None:
+    """The kind of features file that holds a channel's plane; None for `image`."""
+    return FEATURE_KINDS.get(CHANNELS[channel].needs)
+
+
+def feature_kinds(channels) -> list[str]:
+    """The kinds of features file a list of channels reads, in FEATURE_KINDS order."""
+    wanted = {feature_kind(c) for c in check_channels(channels)}
+    return [kind for kind in FEATURE_KINDS.values() if kind in wanted]
+
+
+def kind_planes(kind: str) -> list[str]:
+    """The planes of a kind of features file, in CHANNELS order."""
+    if kind not in FEATURE_KINDS.values():
+        raise ValueError(
+            f"unknown kind of features file {kind!r}; known: {list(FEATURE_KINDS.values())}"
+        )
+    return [name for name in CHANNELS if feature_kind(name) == kind]
 
 
 def check_channels(channels) -> list[str]:

@@ -12,19 +12,26 @@ from pathlib import Path
 import numpy as np
 
 from darklens.features.channels import build_channels, check_channels
-from darklens.io.class_files import DataError, image_count_and_size, read_feature, read_images
+from darklens.io.class_files import (
+    DataError,
+    feature_names,
+    image_count_and_size,
+    read_feature,
+    read_images,
+)
 
 
 def load_training_set(
     image_paths: dict[str, str],
-    feature_paths: dict[str, str] | None,
+    feature_paths: dict | None,
     channels: list[str],
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """x (N, C, H, W) float32, labels y (N,) and {class: count}, classes in the order given.
 
-    image_paths / feature_paths map class name -> class file / features file; labels are the
-    position of the class. `image` comes from the class file, every other channel is the plane
-    of that name in the features file (`darklens.features.files`), stacked by
+    image_paths map class name -> class file, feature_paths class name -> its features file or
+    list of features files (one per kind, `darklens.features.files`); labels are the position of
+    the class. `image` comes from the class file, every other channel is the plane of that name
+    in whichever of the class's features files holds it, stacked by
     `darklens.features.channels.build_channels` (the code prediction uses).
     """
     try:
@@ -51,10 +58,9 @@ def load_training_set(
             def load():
                 if channel == "image":
                     plane = read_images(path, expected_class=name)
-                elif not feature_paths or name not in feature_paths:
-                    raise DataError(f"the {channel} channel of {name} has no features file")
                 else:
-                    plane = read_feature(feature_paths[name], channel, counts[name])
+                    source = plane_file(feature_paths, name, channel)
+                    plane = read_feature(source, channel, counts[name])
                 if plane.shape != (counts[name], size, size):
                     raise DataError(f"{path}: {channel} plane has shape {plane.shape}")
                 return plane
@@ -66,10 +72,31 @@ def load_training_set(
     return x, y, counts
 
 
+def plane_file(feature_paths: dict | None, name: str, channel: str):
+    """The features file of class `name` that holds plane `channel`; DataError (one line)
+    when none does."""
+    files = (feature_paths or {}).get(name) or []
+    files = [files] if isinstance(files, str | Path) else files
+    for path in files:
+        if channel in feature_names(path):
+            return path
+    raise DataError(
+        f"the {channel} channel of {name} is in none of its features files "
+        f"({', '.join(map(str, files)) or 'none given'})"
+    )
+
+
 def class_paths(images: list, features: list | None) -> tuple[dict, dict | None]:
-    """(class -> class file, class -> features file or None) of class files named {class}.h5 and
-    their features files in the same order (as the command line passes them)."""
+    """(class -> class file, class -> its features files or None) of class files named
+    {class}.h5 and features files named {class}.h5 (one per kind and class, any order, as the
+    command line passes them)."""
     classes = [Path(p).stem for p in images]
     image_paths = dict(zip(classes, images, strict=True))
-    feature_paths = dict(zip(classes, features, strict=True)) if features else None
+    if not features:
+        return image_paths, None
+    feature_paths: dict[str, list] = {name: [] for name in classes}
+    for path in features:
+        if Path(path).stem not in feature_paths:
+            raise DataError(f"{path}: a features file of no class given ({', '.join(classes)})")
+        feature_paths[Path(path).stem].append(path)
     return image_paths, feature_paths

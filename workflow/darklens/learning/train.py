@@ -75,7 +75,7 @@ from darklens.learning.checkpoint import (
     write_checkpoint,
     write_resume,
 )
-from darklens.learning.dataset import class_paths, load_training_set
+from darklens.learning.dataset import class_paths, load_training_set, plane_file
 from darklens.learning.models import build_model, count_parameters
 
 HISTORY_COLUMNS = (
@@ -177,7 +177,9 @@ def train_from_files(
     class_names = [Path(p).stem for p in images]
     cfg = config_from_spec(spec, training, seed, threads, class_names, smoothing_sigma_px)
     if any(channel in LENS_MODEL_CHANNELS for channel in spec["channels"]):
-        cfg.lens_model_settings = read_lens_model_settings(next(iter(residual_paths.values())))
+        channel = next(c for c in spec["channels"] if c in LENS_MODEL_CHANNELS)
+        holder = plane_file(residual_paths, class_names[0], channel)  # the lens_model file
+        cfg.lens_model_settings = read_lens_model_settings(holder)
     return train(x, y, split, cfg, Path(out_dir), log=log, warn=warn)
 
 

@@ -4,5 +4,5 @@
 training curves, ROC curves, samples, accuracy against signal, sensitivity, attribution) and
 `gallery` (simulated images with their convergence maps).
 
-May import: io, physics, simulation, evaluation, learning, config.
+May import: io, physics, simulation, fitting, features, evaluation, learning, config.
 """

@@ -24,6 +24,7 @@ from darklens.evaluation.sensitivity import (  # noqa: E402
     axis_unit,
 )
 from darklens.evaluation.signal import SIGNAL_LABELS, accuracy_vs_signal  # noqa: E402
+from darklens.features.channels import CHANNELS  # noqa: E402
 from darklens.io.atomic import atomic_path  # noqa: E402
 from darklens.io.class_files import (  # noqa: E402
     read_class_name,
@@ -576,7 +577,7 @@ def build_attribution(result: dict, title: str = ""):
                     row[c],
                     raw[c],
                     extent,
-                    f"{channel} {IMAGE_UNIT}",
+                    f"{channel} [{CHANNELS[channel].unit}]" if channel in CHANNELS else channel,
                     channel,
                     cmap="RdBu_r",
                     vmin=-limit,
