@@ -182,3 +182,27 @@ def test_units_from_the_key_name():
     assert axis_unit("simulation.classes.cdm.mass_max_msun") == "M_sun"
     assert axis_unit("simulation.instrument.psf_fwhm_arcsec") == "arcsec"
     assert axis_unit("simulation.classes.cdm.n_subhalos.mean") == ""
+
+
+def test_the_curve_uses_the_swept_class_against_no_sub_not_against_the_rest(tmp_path):
+    """cdm indistinguishable from no_sub, axion easy: cdm-vs-rest AUC is high by setting axion
+    apart, cdm-vs-no_sub stays at chance, and the curve uses the latter."""
+    from darklens.evaluation.sensitivity import auc_metric, pairwise_auc
+    from darklens.io.tables import write_predictions
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 200)  # no_sub, cdm, axion
+    probs = np.empty((600, 3))
+    same = rng.random(600)  # no_sub and cdm: the same scores, whatever the class
+    probs[:, 0], probs[:, 1], probs[:, 2] = 0.5 * same, 0.5 * (1 - same), 0.0
+    probs[labels == 2] = [0.05, 0.05, 0.9]
+    path = tmp_path / "predictions.csv"
+    write_predictions(path, np.arange(600), labels, probs, ["no_sub", "cdm", "axion"])
+    from darklens.evaluation.metrics import classification_metrics
+
+    one_vs_rest = classification_metrics(labels, probs, ["no_sub", "cdm", "axion"])["auc_cdm"]
+    assert one_vs_rest > 0.7
+    assert abs(pairwise_auc(path, "cdm", "no_sub") - 0.5) < 0.07
+    rows = [{"class": "cdm", "auc_cdm": "0.8", "auc_cdm_vs_no_sub": "0.5"}]
+    assert auc_metric(rows) == "auc_cdm_vs_no_sub"
+    assert auc_metric([{"class": "cdm", "auc_cdm": "0.8"}]) == "auc_cdm"

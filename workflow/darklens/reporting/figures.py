@@ -472,7 +472,10 @@ def build_sensitivity(sensitivity_csv, threshold_csv=None):
     numeric = all(_is_number(labels[p]) for p in points)
     x = np.array([float(labels[p]) if numeric else i for i, p in enumerate(points)], float)
     focus = rows[0].get("class") or ""
-    auc_label = f"AUC {focus} vs rest" if metric != "auc_macro_ovr" else "macro AUC"
+    auc_label = {
+        f"auc_{focus}_vs_no_sub": f"AUC {focus} vs no_sub",
+        f"auc_{focus}": f"AUC {focus} vs rest",
+    }.get(metric, "macro AUC")
     signal = next((k for k in ("chi_refit_median", "chi_median") if rows[0].get(k)), None)
     models = list(dict.fromkeys(r["model"] for r in rows))
     colours = dict(zip(models, plt.cm.tab10.colors, strict=False))
