@@ -1,7 +1,7 @@
 """Features: the input planes of the classifiers, built from an image and its lens model.
 
 The same code builds them at training time (`files.write_features`: the features file
-`data/features/{class}.h5` of a class file and its fit file) and at prediction time
+`data/features/{kind}/{class}.h5` of a class file and its fit file) and at prediction time
 (`channels.channels_for_new_images`, which fits the smooth lens model to new images when a
 lens-model channel is asked). Modules: `residual` (the Gaussian residual, the seed's recipe),
 `noise` (the per-pixel noise sigma of the image's noise model), `lens_model` (residuals against
