@@ -375,7 +375,9 @@ def test_summary_comparisons_and_figures(tiny_run, tiny_config):
     with open(tiny_run / "results" / "sweep" / "sensitivity_threshold.csv", newline="") as handle:
         thresholds = list(csv.DictReader(handle))
     assert [r["model"] for r in thresholds] == sweep_config["models"]
-    assert all(r["metric"] == "auc_cdm" and r["reading"] for r in thresholds)
+    # the curve is cdm against no_sub (the pairwise AUC), not cdm against the rest
+    assert all(r["metric"] == "auc_cdm_vs_no_sub" and r["reading"] for r in thresholds)
+    assert all(0.0 <= float(r["auc_cdm_vs_no_sub"]) <= 1.0 for r in sweep)
     assert "## Sensitivity: lowest simulation.classes.cdm.mass_max_msun (M_sun)" in text
 
     pngs = [f"roc_{m}.png" for m in models]
