@@ -285,18 +285,27 @@ def control_intervals(
     n_bootstrap: int,
     confidence: float,
     seed: int,
+    model: str | None = None,
 ) -> list[dict]:
     """A row per classifier: the reference CNN (its runs' mean over seeds) first, if it has runs,
     then each control. Each row: name, kind ("CNN" | "control"), n_runs, and for macro and every
     per-class AUC `<key>`, `<key>_low`, `<key>_high` (percentile interval of a bootstrap over test
     images: the same draws for every row, the CNN's seeds held fixed); control rows also hold
     `difference` = CNN - control macro AUC with `difference_low`, `difference_high` (paired, same
-    draws). The bootstrap is seeded by `seed` (its image draws are those of `compare`)."""
+    draws). With `model` (the headline model), when both it and the reference have runs and
+    differ: its row (kind "CNN (model)") after the reference's, and on each control row
+    `model_difference` (model - control) with its interval, from the same draws. The bootstrap
+    is seeded by `seed` (its image draws are those of `compare`)."""
     if not controls:
         return []
-    cnn = [r for (m, _), r in sorted(runs.items(), key=lambda kv: kv[0][1]) if m == reference]
+
+    def runs_of(name: str | None) -> list[Run]:
+        return [r for (m, _), r in sorted(runs.items(), key=lambda kv: kv[0][1]) if m == name]
+
+    cnn = runs_of(reference)
+    headline = runs_of(model) if cnn and model != reference else []
     first = next(iter(controls.values()))
-    for other in [*cnn, *controls.values()]:
+    for other in [*cnn, *headline, *controls.values()]:
         if not np.array_equal(other.index, first.index) or not np.array_equal(
             other.labels, first.labels
         ):
@@ -317,17 +326,21 @@ def control_intervals(
             out[f"{key}_low"], out[f"{key}_high"] = _interval(mean_reps[key], confidence)
         return out, mean_reps
 
-    rows = []
-    cnn_reps = None
+    rows, compared = [], []  # compared: (prefix of the difference keys, CNN row, its replicates)
     if cnn:
         cnn_row, cnn_reps = row(reference, "CNN", cnn)
         rows.append(cnn_row)
+        compared.append(("", cnn_row, cnn_reps))
+    if headline:
+        model_row, model_reps = row(model, "CNN (model)", headline)
+        rows.append(model_row)
+        compared.append(("model_", model_row, model_reps))
     for name, control in controls.items():
         control_row, reps = row(name, "control", [control])
-        if cnn_reps is not None:
+        for prefix, cnn_row, cnn_reps in compared:
             diff = cnn_reps["auc_macro_ovr"] - reps["auc_macro_ovr"]
-            control_row["difference"] = rows[0]["auc_macro_ovr"] - control_row["auc_macro_ovr"]
-            low, high = _interval(diff, confidence)
-            control_row["difference_low"], control_row["difference_high"] = low, high
+            key = f"{prefix}difference"
+            control_row[key] = cnn_row["auc_macro_ovr"] - control_row["auc_macro_ovr"]
+            control_row[f"{key}_low"], control_row[f"{key}_high"] = _interval(diff, confidence)
         rows.append(control_row)
     return rows

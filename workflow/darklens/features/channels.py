@@ -68,12 +68,6 @@ def feature_kind(channel: str) -> str | None:
     return FEATURE_KINDS.get(CHANNELS[channel].needs)
 
 
-def feature_kinds(channels) -> list[str]:
-    """The kinds of features file a list of channels reads, in FEATURE_KINDS order."""
-    wanted = {feature_kind(c) for c in check_channels(channels)}
-    return [kind for kind in FEATURE_KINDS.values() if kind in wanted]
-
-
 def kind_planes(kind: str) -> list[str]:
     """The planes of a kind of features file, in CHANNELS order."""
     if kind not in FEATURE_KINDS.values():

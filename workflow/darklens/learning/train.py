@@ -158,7 +158,7 @@ def config_from_spec(
 
 def train_from_files(
     images: list,
-    residuals: list | None,
+    features: list | None,
     split_path,
     spec: dict,
     training: dict,
@@ -170,15 +170,16 @@ def train_from_files(
     warn: Callable[[str], None] | None = None,
 ) -> dict:
     """`darklens train`: read the class files (named {class}.h5, in class order), their features
-    files (same order; None without a residual channel) and the split file, then `train`."""
-    image_paths, residual_paths = class_paths(images, residuals)
-    x, y, counts = load_training_set(image_paths, residual_paths, spec["channels"])
+    files (one per kind and class, named {class}.h5; None for an image-only model) and the split
+    file, then `train`."""
+    image_paths, feature_paths = class_paths(images, features)
+    x, y, counts = load_training_set(image_paths, feature_paths, spec["channels"])
     split = read_split(split_path, counts)
     class_names = [Path(p).stem for p in images]
     cfg = config_from_spec(spec, training, seed, threads, class_names, smoothing_sigma_px)
     if any(channel in LENS_MODEL_CHANNELS for channel in spec["channels"]):
         channel = next(c for c in spec["channels"] if c in LENS_MODEL_CHANNELS)
-        holder = plane_file(residual_paths, class_names[0], channel)  # the lens_model file
+        holder = plane_file(feature_paths, class_names[0], channel)  # the lens_model file
         cfg.lens_model_settings = read_lens_model_settings(holder)
     return train(x, y, split, cfg, Path(out_dir), log=log, warn=warn)
 

@@ -327,25 +327,6 @@ def control_reading(row: dict) -> str:
     )
 
 
-def with_model_rows(reference_rows: list[dict], model_rows: list[dict]) -> list[dict]:
-    """The controls block's rows: `control_intervals` against the headline reference, plus the
-    headline model's CNN row and, on each control row, the model's difference to it
-    (`model_difference`, `_low`, `_high`). Unchanged when the model has no runs or is the
-    reference."""
-    model_cnn = [r for r in model_rows if r["kind"] == "CNN"]
-    reference_cnn = [r for r in reference_rows if r["kind"] == "CNN"]
-    if not model_cnn or not reference_cnn or model_cnn[0]["name"] == reference_cnn[0]["name"]:
-        return reference_rows
-    by_name = {r["name"]: r for r in model_rows if r["kind"] == "control"}
-    out = [*reference_cnn, {**model_cnn[0], "kind": "CNN (model)"}]
-    for row in reference_rows:
-        if row["kind"] == "control":
-            other = by_name.get(row["name"], {})
-            keys = ("difference", "difference_low", "difference_high")
-            out.append({**row, **{f"model_{k}": other[k] for k in keys if k in other}})
-    return out
-
-
 def _controls_blocks(control_rows, class_names) -> list[tuple]:
     if not control_rows:
         return []
@@ -558,24 +539,15 @@ def summarize(
     write_csv(outputs["comparisons"], [{"kind": k, **c.as_row()} for k, c in comparisons])
     text = (describe_test_set(runs) + description).strip()
     names = next(iter(runs.values())).class_names
-    control_runs = load_controls(control_paths)
     controls = control_intervals(
-        control_runs,
+        load_controls(control_paths),
         runs,
         headline[1],
         evaluation["bootstrap_samples"],
         evaluation["confidence"],
         seed,
+        model=headline[0],
     )
-    against_model = control_intervals(
-        control_runs,
-        runs,
-        headline[0],
-        evaluation["bootstrap_samples"],
-        evaluation["confidence"],
-        seed,
-    )
-    controls = with_model_rows(controls, against_model)
     for row in controls:
         if row["kind"] != "control" and row["name"] in specs:
             row["channels"] = " + ".join(specs[row["name"]]["channels"])
